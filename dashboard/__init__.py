@@ -1,0 +1,74 @@
+"""Visitor Lookup: look up one PostMetric visitor and see what they did.
+
+``create_app()`` builds everything; nothing connects, reads files or starts threads at
+import time.
+"""
+from __future__ import annotations
+
+import logging
+import os
+from datetime import timedelta
+
+from flask import Flask, jsonify
+
+from dashboard.config import PROJECT_ROOT, Settings
+
+
+def create_app(settings: Settings | None = None, *, run_migrations: bool = True) -> Flask:
+    """Build the app from ``settings`` (default: the environment, a .env file included)."""
+    if settings is None:
+        from dotenv import load_dotenv
+
+        load_dotenv(os.environ.get("DASHBOARD_ENV_FILE", ".env"), override=False)
+        settings = Settings.from_env()
+
+    app = Flask(
+        __name__,
+        template_folder=str(PROJECT_ROOT / "templates"),
+        static_folder=str(PROJECT_ROOT / "static"),
+        instance_path=str(settings.instance_path),
+    )
+    app.config.update(
+        SECRET_KEY=settings.secret_key,
+        TESTING=settings.testing,
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Lax",
+        SESSION_COOKIE_SECURE=settings.session_cookie_secure,
+        REMEMBER_COOKIE_HTTPONLY=True,
+        REMEMBER_COOKIE_SAMESITE="Lax",
+        REMEMBER_COOKIE_SECURE=settings.session_cookie_secure,
+        REMEMBER_COOKIE_DURATION=timedelta(days=14),
+        WTF_CSRF_TIME_LIMIT=None,  # tied to the session instead; a long shift must not expire the form
+        SEND_FILE_MAX_AGE_DEFAULT=timedelta(hours=1),
+    )
+    app.extensions["settings"] = settings
+    if not logging.getLogger("dashboard").handlers and not settings.testing:
+        logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+    from dashboard.extensions import csrf, db, htmx, login_manager
+
+    db.init_app(app, settings.database_url)
+    if run_migrations:
+        from dashboard.db import migrate
+
+        migrate(app.extensions["db_engine"])
+    csrf.init_app(app)
+    htmx.init_app(app)
+    login_manager.init_app(app)
+
+    from dashboard import auth, errors, rendering, visitors
+    from dashboard.lookup import VisitorService
+
+    app.extensions["visitor_service"] = VisitorService(settings)
+    rendering.init_app(app)
+    auth.init_app(app)
+    errors.init_app(app)
+    app.register_blueprint(auth.bp)
+    app.register_blueprint(visitors.bp)
+
+    @app.get("/healthz")
+    def healthz():
+        """Liveness: answers without login or upstream calls."""
+        return jsonify(status="ok")
+
+    return app

@@ -1,0 +1,175 @@
+"""The ``dashboard`` command: demo, serve, create-agent, fake-api."""
+from __future__ import annotations
+
+import os
+import secrets
+import sys
+
+import click
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from dashboard.config import ConfigError, Settings
+
+MIN_PASSWORD_LENGTH = 12
+DEMO_EMAIL = "demo@example.com"
+
+
+def load_settings(mode: str | None = None, **changes: object) -> Settings:
+    """Settings from the environment (and .env), or a clear sentence and exit status 2."""
+    from dotenv import load_dotenv
+
+    load_dotenv(os.environ.get("DASHBOARD_ENV_FILE", ".env"), override=False)
+    try:
+        settings = Settings.from_env(mode=mode)
+    except ConfigError as error:
+        raise click.ClickException(str(error)) from None
+    return settings.with_changes(**changes) if changes else settings
+
+
+def prepare_database(settings: Settings):
+    """Create or migrate the schema; return the engine."""
+    from dashboard.db import make_engine, migrate
+
+    engine = make_engine(settings.database_url)
+    try:
+        migrate(engine)
+    except Exception as error:  # a bad DATABASE_URL must not end in a traceback
+        raise click.ClickException(f"Could not prepare the database at DATABASE_URL: {error.__class__.__name__}: {error}") from None
+    return engine
+
+
+def save_agent(engine, email: str, password: str, *, admin: bool, update: bool = False) -> str:
+    """Create the agent (or, with ``update``, reset its password); return what was done."""
+    from dashboard.models import Agent
+
+    email = Agent.normalise_email(email)
+    with Session(engine) as session:
+        agent = session.scalars(select(Agent).where(Agent.email == email)).first()
+        if agent is not None and not update:
+            raise click.ClickException(f"An agent with the e-mail {email} already exists.")
+        action = "updated" if agent is not None else "created"
+        if agent is None:
+            agent = Agent(email=email, is_admin=admin, active=True)
+            session.add(agent)
+        agent.is_admin = admin or agent.is_admin
+        agent.active = True
+        agent.set_password(password)
+        session.commit()
+    return action
+
+
+def check_password_rules(password: str) -> None:
+    if len(password) < MIN_PASSWORD_LENGTH:
+        raise click.ClickException(f"The password must be at least {MIN_PASSWORD_LENGTH} characters long.")
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+def main() -> None:
+    """Visitor Lookup: look up one PostMetric visitor and see what they did."""
+
+
+@main.command("create-agent")
+@click.argument("email")
+@click.option("--admin", is_flag=True, help="Give the agent the admin role.")
+@click.option("--password-stdin", is_flag=True, help="Read the password from standard input instead of a prompt.")
+def create_agent(email: str, admin: bool, password_stdin: bool) -> None:
+    """Create an agent who can log in."""
+    if "@" not in email or email.strip() != email or len(email) > 320:
+        raise click.ClickException(f"{email!r} is not an e-mail address.")
+    if password_stdin:
+        password = sys.stdin.readline().rstrip("\r\n")
+    else:
+        password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
+    check_password_rules(password)
+    settings = load_settings()
+    engine = prepare_database(settings)
+    save_agent(engine, email, password, admin=admin)
+    click.echo(f"Created {'admin' if admin else 'agent'} {email.lower()}.")
+
+
+@main.command("fake-api")
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=5001, show_default=True, type=int)
+@click.option("--latency", default=0.0, show_default=True, type=float, help="Seconds to wait before each answer.")
+def fake_api(host: str, port: int, latency: float) -> None:
+    """Run the bundled PostMetric stand-in alone."""
+    from dashboard.demo.fake_api import serve as serve_fake_api
+
+    serve_fake_api(port, host=host, latency=latency)
+
+
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=5000, show_default=True, type=int)
+def demo(host: str, port: int) -> None:
+    """The whole product on this machine: the dashboard, the stand-in, a demo agent."""
+    from werkzeug.serving import make_server
+
+    from dashboard import create_app
+    from dashboard.demo import DEMO_API_KEY, DEMO_VISITORS, FakeApiServer
+
+    api = FakeApiServer()  # on a free local port
+    api.start()
+    try:
+        settings = load_settings(mode="demo")
+        settings = settings.with_changes(
+            postmetric_api_url=api.url,
+            postmetric_api_key=DEMO_API_KEY,
+            database_url=os.environ.get("DATABASE_URL") or f"sqlite:///{settings.instance_path / 'demo.sqlite3'}",
+        )
+        engine = prepare_database(settings)
+        password = secrets.token_urlsafe(12)
+        save_agent(engine, DEMO_EMAIL, password, admin=True, update=True)
+        engine.dispose()
+        app = create_app(settings)
+        server = make_server(host, port, app, threaded=True)
+        url = f"http://{host}:{server.server_port}"
+        click.echo(f"Visitor Lookup demo: {url}")
+        click.echo(f"  log in as {DEMO_EMAIL} with password {password}")
+        click.echo(f"  PostMetric stand-in: {api.url}")
+        click.echo("  demo visitors: " + ", ".join(v.visitor_id for v in DEMO_VISITORS))
+        click.echo("Press Ctrl-C to stop.")
+        try:
+            server.serve_forever()
+        except KeyboardInterrupt:
+            click.echo("Stopped.")
+        finally:
+            server.server_close()
+    finally:
+        api.stop()
+
+
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True, help="Use 0.0.0.0 to listen on every interface.")
+@click.option("--port", default=8000, show_default=True, type=int)
+@click.option("--workers", default=2, show_default=True, type=int, help="Server processes.")
+@click.option("--threads", default=16, show_default=True, type=int, help="Threads per process: look-ups that wait on PostMetric hold one each.")
+def serve(host: str, port: int, workers: int, threads: int) -> None:
+    """Serve the dashboard in production with gunicorn."""
+    from gunicorn.app.base import BaseApplication
+
+    settings = load_settings()
+    prepare_database(settings).dispose()
+
+    class DashboardServer(BaseApplication):
+        def load_config(self) -> None:
+            self.cfg.set("bind", f"{host}:{port}")
+            self.cfg.set("workers", workers)
+            self.cfg.set("worker_class", "gthread")
+            self.cfg.set("threads", threads)
+            # A look-up may wait up to the retry deadline; leave room above it.
+            self.cfg.set("timeout", int(settings.upstream_deadline + settings.upstream_read_timeout + 30))
+            self.cfg.set("accesslog", "-")
+            self.cfg.set("forwarded_allow_ips", os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1"))
+
+        def load(self):
+            from dashboard import create_app
+
+            return create_app(settings, run_migrations=False)
+
+    DashboardServer().run()
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

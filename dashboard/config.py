@@ -1,0 +1,132 @@
+"""Settings read from the environment once, validated at start-up.
+
+Everything the app needs from outside comes through :class:`Settings`; nothing else
+reads ``os.environ``. A missing secret in production stops the start with a sentence
+that says what to set.
+"""
+from __future__ import annotations
+
+import os
+import secrets
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Mapping
+from urllib.parse import urlsplit
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_INSTANCE_PATH = PROJECT_ROOT / "instance"
+
+
+class ConfigError(Exception):
+    """The environment does not describe a usable configuration."""
+
+
+def _number(env: Mapping[str, str], name: str, default: float, *, minimum: float = 0.0) -> float:
+    raw = env.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ConfigError(f"{name} must be a number of seconds or a count, not {raw!r}.") from None
+    if value < minimum:
+        raise ConfigError(f"{name} must be at least {minimum:g}, not {raw!r}.")
+    return value
+
+
+def _flag(env: Mapping[str, str], name: str, default: bool) -> bool:
+    raw = env.get(name, "").strip().lower()
+    if not raw:
+        return default
+    if raw in {"1", "true", "yes", "on"}:
+        return True
+    if raw in {"0", "false", "no", "off"}:
+        return False
+    raise ConfigError(f"{name} must be true or false, not {raw!r}.")
+
+
+def validate_base_url(url: str, *, name: str = "POSTMETRIC_API_URL") -> str:
+    """Return the URL without a trailing slash, or raise ConfigError for a non-http(s) URL."""
+    parts = urlsplit(url.strip())
+    if parts.scheme not in {"http", "https"} or not parts.netloc:
+        raise ConfigError(f"{name} must be an http:// or https:// URL such as https://your-domain.com, not {url!r}.")
+    return url.strip().rstrip("/")
+
+
+@dataclass(frozen=True)
+class Settings:
+    """The whole configuration of one app instance."""
+
+    secret_key: str
+    database_url: str
+    mode: str = "production"  # production | demo | test
+    postmetric_api_url: str | None = None
+    postmetric_api_key: str | None = field(default=None, repr=False)
+    visitor_cache_ttl: float = 60.0
+    redis_url: str | None = None
+    upstream_connect_timeout: float = 3.05
+    upstream_read_timeout: float = 10.0
+    upstream_deadline: float = 10.0
+    upstream_max_body_bytes: int = 20 * 1024 * 1024
+    upstream_budget_per_minute: int = 100
+    timeline_page_size: int = 50
+    session_cookie_secure: bool = False
+    instance_path: Path = DEFAULT_INSTANCE_PATH
+
+    def __repr__(self) -> str:  # never print the secrets
+        return f"Settings(mode={self.mode!r}, database_url={self.database_url!r}, postmetric_api_url={self.postmetric_api_url!r})"
+
+    @property
+    def testing(self) -> bool:
+        return self.mode == "test"
+
+    def with_changes(self, **changes: object) -> "Settings":
+        return replace(self, **changes)
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None, *, mode: str | None = None) -> "Settings":
+        """Read and validate the configuration; raise ConfigError with what to set."""
+        env = os.environ if env is None else env
+        mode = mode or env.get("DASHBOARD_MODE", "production").strip() or "production"
+        if mode not in {"production", "demo", "test"}:
+            raise ConfigError(f"DASHBOARD_MODE must be production, demo or test, not {mode!r}.")
+
+        secret_key = env.get("SECRET_KEY", "").strip()
+        if not secret_key:
+            if mode == "production":
+                raise ConfigError(
+                    "SECRET_KEY is not set. Set SECRET_KEY to a long random string "
+                    "(for example the output of: python -c 'import secrets; print(secrets.token_hex(32))') "
+                    "and start again."
+                )
+            secret_key = secrets.token_hex(32)
+        elif mode == "production" and len(secret_key) < 16:
+            raise ConfigError("SECRET_KEY is too short: use at least 16 random characters (32 or more is better).")
+
+        instance_path = Path(env.get("DASHBOARD_INSTANCE_PATH", "") or DEFAULT_INSTANCE_PATH)
+        database_url = env.get("DATABASE_URL", "").strip() or f"sqlite:///{instance_path / 'dashboard.sqlite3'}"
+
+        api_url = env.get("POSTMETRIC_API_URL", "").strip() or None
+        api_key = env.get("POSTMETRIC_API_KEY", "").strip() or None
+        if api_url:
+            api_url = validate_base_url(api_url)
+        if bool(api_url) != bool(api_key):
+            missing = "POSTMETRIC_API_KEY" if api_url else "POSTMETRIC_API_URL"
+            raise ConfigError(f"{missing} is not set: POSTMETRIC_API_URL and POSTMETRIC_API_KEY go together.")
+
+        return cls(
+            secret_key=secret_key,
+            database_url=database_url,
+            mode=mode,
+            postmetric_api_url=api_url,
+            postmetric_api_key=api_key,
+            visitor_cache_ttl=_number(env, "VISITOR_CACHE_TTL", 60.0),
+            redis_url=env.get("REDIS_URL", "").strip() or None,
+            upstream_connect_timeout=_number(env, "POSTMETRIC_CONNECT_TIMEOUT", 3.05, minimum=0.1),
+            upstream_read_timeout=_number(env, "POSTMETRIC_READ_TIMEOUT", 10.0, minimum=0.1),
+            upstream_deadline=_number(env, "POSTMETRIC_DEADLINE", 10.0, minimum=0.1),
+            upstream_max_body_bytes=int(_number(env, "POSTMETRIC_MAX_BODY_BYTES", 20 * 1024 * 1024, minimum=1024)),
+            upstream_budget_per_minute=int(_number(env, "POSTMETRIC_BUDGET_PER_MINUTE", 100, minimum=1)),
+            session_cookie_secure=_flag(env, "SESSION_COOKIE_SECURE", False),
+            instance_path=instance_path,
+        )

@@ -1,0 +1,113 @@
+"""Pure formatting helpers used by the templates (registered as Jinja filters)."""
+from __future__ import annotations
+
+import unicodedata
+from datetime import datetime, timezone
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import humanize
+import pycountry
+
+# Characters that can reorder text around them (bidi embeddings, overrides, isolates, marks).
+BIDI_CONTROLS = frozenset("\u200e\u200f\u061c\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
+
+
+def safe_zone(name: str | None) -> ZoneInfo:
+    try:
+        return ZoneInfo(name or "UTC")
+    except (ZoneInfoNotFoundError, ValueError):
+        return ZoneInfo("UTC")
+
+
+def visible_text(value: str | None) -> str:
+    """The text with control and bidi-control characters shown as visible ``[U+XXXX]`` marks.
+
+    Such characters come from strangers (page titles, paths, referrers); written as
+    marks they can neither reorder the page nor hide what the text really holds.
+    """
+    if not value:
+        return ""
+    out = []
+    for char in value:
+        if char in BIDI_CONTROLS or (unicodedata.category(char) == "Cc" and char not in "\t"):
+            out.append(f"[U+{ord(char):04X}]")
+        else:
+            out.append(char)
+    return "".join(out)
+
+
+def shorten(value: str, limit: int) -> str:
+    """``value`` cut to ``limit`` characters with an ellipsis when it is longer."""
+    return value if len(value) <= limit else value[: max(limit - 1, 1)] + "…"
+
+
+def format_datetime(moment: datetime | None, zone: str | None = "UTC", *, seconds: bool = True) -> str:
+    """``2024-01-15 10:30:00 CET`` in the agent's zone; an em dash when unknown."""
+    if moment is None:
+        return "—"
+    local = moment.astimezone(safe_zone(zone))
+    pattern = "%Y-%m-%d %H:%M:%S %Z" if seconds else "%Y-%m-%d %H:%M %Z"
+    return local.strftime(pattern)
+
+
+def format_utc(moment: datetime | None) -> str:
+    if moment is None:
+        return ""
+    return moment.astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+def iso(moment: datetime | None) -> str:
+    """The exact instant for ``<time datetime>``: ISO 8601 in UTC with milliseconds."""
+    if moment is None:
+        return ""
+    return moment.astimezone(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def format_duration(seconds: float | int | None) -> str:
+    """``15 min 0 s``, ``2 h 5 min``, ``42 s``; an em dash when unknown."""
+    if seconds is None:
+        return "—"
+    total = max(int(round(seconds)), 0)
+    hours, rest = divmod(total, 3600)
+    minutes, secs = divmod(rest, 60)
+    if hours:
+        return f"{hours} h {minutes} min"
+    if minutes:
+        return f"{minutes} min {secs} s"
+    return f"{secs} s"
+
+
+def relative_time(moment: datetime | None, now: datetime) -> str:
+    """``3 minutes ago``; ``in 2 minutes`` for a clock that runs ahead."""
+    if moment is None:
+        return "never"
+    return humanize.naturaltime(moment, when=now)
+
+
+def country_name(code: str | None) -> str:
+    if not code:
+        return "Unknown country"
+    country = pycountry.countries.get(alpha_2=code.strip().upper()) if len(code.strip()) == 2 else None
+    return country.name if country else visible_text(code)
+
+
+def country_flag(code: str | None) -> str:
+    """The flag emoji for an ISO 3166-1 alpha-2 code, or an empty string."""
+    if not code or len(code.strip()) != 2 or not code.strip().isascii() or not code.strip().isalpha():
+        return ""
+    return "".join(chr(0x1F1E6 + ord(c) - ord("A")) for c in code.strip().upper())
+
+
+def title_case(value: str | None, unknown: str = "Unknown") -> str:
+    if not value:
+        return unknown
+    value = visible_text(value)
+    return value[:1].upper() + value[1:]
+
+
+def link_scheme_ok(url: str | None) -> bool:
+    """Only http and https referrers become links, and only ones with nothing hidden in them."""
+    if not url or visible_text(url) != url:
+        return False
+    lowered = url.lower()
+    return lowered.startswith("http://") or lowered.startswith("https://")

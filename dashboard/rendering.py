@@ -1,0 +1,88 @@
+"""One route, two renders: the full page, or only the block an htmx request swaps.
+
+A page template names its swappable parts as blocks; a route passes which htmx target
+id maps to which block. Boosted requests and history restores get the full page, as
+does any request opened directly, so every pushed URL works on its own.
+"""
+from __future__ import annotations
+
+from typing import Any, Mapping
+
+from flask import Flask, Response, make_response, render_template, request
+from jinja2_fragments.flask import render_block
+
+
+def wants_fragment() -> bool:
+    htmx = request.htmx
+    return bool(htmx) and not htmx.boosted and not htmx.history_restore_request
+
+
+def render_page(
+    template: str,
+    blocks: Mapping[str, str],
+    *,
+    status: int = 200,
+    headers: Mapping[str, str] | None = None,
+    target: str | None = None,
+    **context: Any,
+) -> Response:
+    """Render ``template`` whole, or the block that ``blocks`` maps the htmx target to.
+
+    htmx 2 does not swap 4xx/5xx answers, so a fragment is always sent with 200 and
+    carries its error state inside. ``target`` overrides the element htmx named (for
+    a response that retargets itself).
+    """
+    block = blocks.get(target or request.htmx.target or "") if wants_fragment() else None
+    if block is not None:
+        response = make_response(render_block(template, block, **context), 200)
+    else:
+        response = make_response(render_template(template, **context), status)
+    response.vary.add("HX-Request")
+    for name, value in (headers or {}).items():
+        response.headers[name] = value
+    return response
+
+
+def htmx_redirect(location: str) -> Response:
+    """Send an htmx caller to a whole new page (never a page inside a fragment)."""
+    response = make_response("", 200)
+    response.headers["HX-Redirect"] = location
+    response.vary.add("HX-Request")
+    return response
+
+
+def init_app(app: Flask) -> None:
+    from flask_login import current_user
+
+    from dashboard import formatting
+    from dashboard.visitors.state import ViewState
+
+    def agent_zone() -> str:
+        return getattr(current_user, "timezone", None) or "UTC"
+
+    app.jinja_env.filters.update(
+        iso=formatting.iso,
+        utc=formatting.format_utc,
+        localtime=lambda moment, seconds=True: formatting.format_datetime(moment, agent_zone(), seconds=seconds),
+        visible=formatting.visible_text,
+        shorten=formatting.shorten,
+        link_ok=formatting.link_scheme_ok,
+        flag=formatting.country_flag,
+        country_name=formatting.country_name,
+        label=formatting.title_case,
+        duration=formatting.format_duration,
+        ago=lambda moment, now: formatting.relative_time(moment, now),
+    )
+    app.jinja_env.globals["visitor_url"] = lambda visitor_id, **params: ViewState(visitor_id).url(**params)
+
+    @app.context_processor
+    def macros() -> dict[str, Any]:
+        # A block rendered alone does not run its template's top-level {% import %},
+        # so the shared macros come in through the context for full pages and blocks alike.
+        return {"m": app.jinja_env.get_template("macros.html").module}
+
+    @app.after_request
+    def vary_on_htmx(response: Response) -> Response:
+        # Any page may answer differently to htmx; caches must keep the two apart.
+        response.vary.add("HX-Request")
+        return response

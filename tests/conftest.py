@@ -1,0 +1,136 @@
+"""Fixtures shared by every layer: the PostMetric stand-in, an app, a logged-in client."""
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from dashboard import create_app
+from dashboard.config import Settings
+from dashboard.demo import DEMO_API_KEY, FakeApiServer
+from dashboard.extensions import db
+from dashboard.models import Agent
+
+AGENT_EMAIL = "agent@example.com"
+AGENT_PASSWORD = "correct horse battery"
+CSRF_FIELD = re.compile(r'name="csrf_token" type="hidden" value="([^"]+)"|name="csrf_token" value="([^"]+)"')
+
+
+@pytest.fixture(scope="session")
+def fake_api():
+    """The bundled PostMetric stand-in on a free local port, for the whole run."""
+    with FakeApiServer(slow_seconds=3.0) as server:
+        yield server
+
+
+@pytest.fixture(autouse=True)
+def _reset_fake_api_stats(request):
+    if "fake_api" in request.fixturenames:
+        request.getfixturevalue("fake_api").stats.reset()
+
+
+def make_settings(tmp_path: Path, api_url: str | None, api_key: str | None = DEMO_API_KEY, **changes) -> Settings:
+    return Settings(
+        secret_key="test-secret-key-0123456789",
+        database_url=f"sqlite:///{tmp_path / 'test.sqlite3'}",
+        mode="test",
+        postmetric_api_url=api_url,
+        postmetric_api_key=api_key if api_url else None,
+        instance_path=tmp_path,
+        upstream_connect_timeout=1.0,
+        upstream_read_timeout=1.0,
+        upstream_deadline=1.0,
+    ).with_changes(**changes)
+
+
+@pytest.fixture
+def settings(tmp_path, fake_api) -> Settings:
+    return make_settings(tmp_path, fake_api.url)
+
+
+@pytest.fixture
+def app(settings):
+    app = create_app(settings)
+    yield app
+    app.extensions["db_engine"].dispose()
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
+
+
+def add_agent(app, email: str = AGENT_EMAIL, password: str = AGENT_PASSWORD, *, admin: bool = False) -> int:
+    with app.app_context():
+        agent = Agent(email=Agent.normalise_email(email), is_admin=admin, active=True)
+        agent.set_password(password)
+        db.session.add(agent)
+        db.session.commit()
+        return agent.id
+
+
+def csrf_token_from(html: str) -> str:
+    match = CSRF_FIELD.search(html)
+    assert match, "no CSRF token in the page"
+    return match.group(1) or match.group(2)
+
+
+class AuthActions:
+    def __init__(self, app, client):
+        self.app = app
+        self.client = client
+
+    def login(self, email: str = AGENT_EMAIL, password: str = AGENT_PASSWORD, next: str = "", **extra):
+        page = self.client.get("/login")
+        token = csrf_token_from(page.get_data(as_text=True))
+        data = {"email": email, "password": password, "csrf_token": token, "next": next, **extra}
+        return self.client.post("/login", data=data)
+
+    def logout(self):
+        page = self.client.get("/")
+        token = csrf_token_from(page.get_data(as_text=True))
+        return self.client.post("/logout", data={"csrf_token": token})
+
+
+@pytest.fixture
+def auth(app, client) -> AuthActions:
+    add_agent(app)
+    return AuthActions(app, client)
+
+
+@pytest.fixture
+def logged_in(auth):
+    response = auth.login()
+    assert response.status_code == 302
+    return auth.client
+
+
+class LiveServer:
+    """A Flask app served on 127.0.0.1 (a free port) in a thread, stopped by the test."""
+
+    def __init__(self, app):
+        from werkzeug.serving import make_server
+
+        self.app = app
+        self._server = make_server("127.0.0.1", 0, app, threaded=True)
+        self.url = f"http://127.0.0.1:{self._server.server_port}"
+        import threading
+
+        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+
+    def __enter__(self) -> "LiveServer":
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+        self._thread.join(timeout=5)
+
+
+@pytest.fixture
+def live_server(app):
+    add_agent(app)
+    with LiveServer(app) as server:
+        yield server

@@ -1,0 +1,86 @@
+"""The `dashboard` command: create-agent, start-up refusal, demo."""
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import requests
+from click.testing import CliRunner
+from sqlalchemy import create_engine, select
+from sqlalchemy.orm import Session
+
+from dashboard.cli import main
+from dashboard.models import Agent
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def env_for(tmp_path, **extra):
+    return {"SECRET_KEY": "x" * 32, "DATABASE_URL": f"sqlite:///{tmp_path / 'cli.sqlite3'}", "DASHBOARD_ENV_FILE": str(tmp_path / "none.env"), **extra}
+
+
+def test_create_agent_reads_the_password_from_stdin_and_creates_the_schema(tmp_path):
+    result = CliRunner().invoke(main, ["create-agent", "Lead@Example.com", "--admin", "--password-stdin"], input="a long enough password\n", env=env_for(tmp_path))
+    assert result.exit_code == 0, result.output
+    engine = create_engine(f"sqlite:///{tmp_path / 'cli.sqlite3'}")
+    with Session(engine) as session:
+        agent = session.scalars(select(Agent)).one()
+    engine.dispose()
+    assert agent.email == "lead@example.com" and agent.is_admin
+    assert agent.password_hash != "a long enough password" and agent.check_password("a long enough password")
+
+
+def test_create_agent_refuses_short_passwords_and_duplicates(tmp_path):
+    runner = CliRunner()
+    short = runner.invoke(main, ["create-agent", "a@example.com", "--password-stdin"], input="short\n", env=env_for(tmp_path))
+    assert short.exit_code != 0 and "at least 12 characters" in short.output
+    runner.invoke(main, ["create-agent", "a@example.com", "--password-stdin"], input="a long enough password\n", env=env_for(tmp_path))
+    again = runner.invoke(main, ["create-agent", "A@example.com", "--password-stdin"], input="a long enough password\n", env=env_for(tmp_path))
+    assert again.exit_code != 0 and "already exists" in again.output
+
+
+def test_production_commands_refuse_to_start_without_secret_key(tmp_path):
+    env = env_for(tmp_path, SECRET_KEY="")
+    result = CliRunner().invoke(main, ["serve", "--port", "0"], env=env)
+    assert result.exit_code != 0
+    assert "SECRET_KEY is not set" in result.output
+    assert "Traceback" not in result.output
+
+
+def test_demo_serves_the_dashboard_and_prints_working_credentials(tmp_path):
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("SECRET_KEY", "DATABASE_URL", "POSTMETRIC_"))}
+    env.update(DASHBOARD_INSTANCE_PATH=str(tmp_path), DASHBOARD_ENV_FILE=str(tmp_path / "none.env"), PYTHONUNBUFFERED="1")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "dashboard.cli", "demo", "--port", "0"],
+        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )
+    try:
+        lines = []
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and not any("Press Ctrl-C" in line for line in lines):
+            line = process.stdout.readline()
+            if not line:
+                break
+            lines.append(line)
+        output = "".join(lines)
+        url = re.search(r"demo: (http://127\.0\.0\.1:\d+)", output).group(1)
+        email, password = re.search(r"log in as (\S+) with password (\S+)", output).groups()
+        with requests.Session() as browser:
+            login = browser.get(f"{url}/login", timeout=5)
+            token = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', login.text).group(1)
+            browser.post(f"{url}/login", data={"email": email, "password": password, "csrf_token": token}, timeout=5)
+            page = browser.get(f"{url}/visitors/visitor_123", timeout=10)
+            assert page.status_code == 200 and "Visitor <code" in page.text and "42" in page.text
+    finally:
+        process.send_signal(signal.SIGINT)
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+        process.stdout.close()

@@ -1,0 +1,237 @@
+"""The visitor view, full page and fragments, against the stand-in on a real port."""
+from __future__ import annotations
+
+import re
+from urllib.parse import quote
+
+import pytest
+
+from dashboard.demo import DEMO_API_KEY, HOSTILE_VISITOR_ID, HUGE_TOTALS, HUGE_VISITOR_ID, LARGE_VISITOR_ID, ODD_VISITOR_ID
+
+HTMX = {"HX-Request": "true"}
+
+
+def fragment(client, url, target, **headers):
+    return client.get(url, headers={**HTMX, "HX-Target": target, **headers})
+
+
+def text(response) -> str:
+    return response.get_data(as_text=True)
+
+
+def timeline_rows(html: str) -> int:
+    return html.count('<tr class="view">')
+
+
+def test_full_page_shows_summary_sessions_and_timeline(logged_in, fake_api):
+    response = logged_in.get("/visitors/visitor_123")
+    html = text(response)
+    assert response.status_code == 200
+    assert html.startswith("<!doctype html>")
+    assert "visitor_123" in html
+    assert html.count('class="session-link"') == 5
+    assert "42 page views" in html
+    assert timeline_rows(html) == 42
+    assert "Not in any known session" in html  # the stand-in's view outside every window
+    assert "2024-01-15 10:30:00 UTC" in html  # first visit
+    assert "Direct" in html  # a view without a referrer
+    assert "United States" in html
+    assert response.headers["Vary"].count("HX-Request") == 1
+    assert fake_api.stats.calls == 1
+
+
+def test_search_fragment_is_the_main_block_and_pushes_the_canonical_url(logged_in):
+    response = fragment(logged_in, "/visitor?visitorId=%20visitor_123%20", "main")
+    html = text(response)
+    assert response.status_code == 200
+    assert "<html" not in html and "<header" not in html
+    assert 'id="visitor-view"' in html
+    assert response.headers["HX-Push-Url"] == "/visitors/visitor_123"
+    assert "HX-Request" in response.headers["Vary"]
+
+
+def test_history_restore_and_boosted_requests_get_the_full_page(logged_in):
+    for headers in ({"HX-History-Restore-Request": "true"}, {"HX-Boosted": "true"}):
+        response = logged_in.get("/visitors/visitor_123?session=session_456", headers={**HTMX, "HX-Target": "main", **headers})
+        assert text(response).startswith("<!doctype html>")
+
+
+def test_choosing_a_session_narrows_the_timeline_in_place(logged_in, fake_api):
+    full = text(logged_in.get("/visitors/visitor_123"))
+    session_id = re.search(r'href="/visitors/visitor_123\?session=([^"&]+)"', full).group(1)
+    response = fragment(logged_in, f"/visitors/visitor_123?session={session_id}", "visitor-detail")
+    html = text(response)
+    assert 'id="visitor-detail"' in html and "<html" not in html
+    assert 0 < timeline_rows(html) < 42
+    assert "Not in any known session" not in html
+    assert f'href="/visitors/visitor_123?session={session_id}"' in html
+    assert 'aria-current="true" class="session-link"' in html
+    assert response.headers["HX-Push-Url"] == f"/visitors/visitor_123?session={session_id}"
+    # The same URL opened directly is the whole page, narrowed the same way.
+    page = text(logged_in.get(f"/visitors/visitor_123?session={session_id}"))
+    assert page.startswith("<!doctype html>") and timeline_rows(page) == timeline_rows(html)
+
+
+def test_text_filter_and_order(logged_in):
+    html = text(fragment(logged_in, "/visitors/visitor_123?q=CHECKOUT&order=asc", "timeline"))
+    assert 'id="timeline"' in html and 'id="visitor-detail"' not in html
+    rows = timeline_rows(html)
+    assert 0 < rows < 42
+    assert f"{rows} page view" in html and "CHECKOUT" in html
+    times = re.findall(r'<td class="time"><time datetime="([^"]+)"', html)
+    assert times == sorted(times)
+    newest_first = re.findall(r'<td class="time"><time datetime="([^"]+)"', text(logged_in.get("/visitors/visitor_123?q=checkout")))
+    assert newest_first == sorted(newest_first, reverse=True)
+
+
+def test_big_visitor_renders_a_first_page_and_loads_more_in_place(logged_in, fake_api):
+    html = text(logged_in.get(f"/visitors/{LARGE_VISITOR_ID}"))
+    assert timeline_rows(html) == 50
+    assert "Load more (950 left)" in html
+    more = fragment(logged_in, f"/visitors/{LARGE_VISITOR_ID}?offset=50", "load-more")
+    chunk = text(more)
+    assert timeline_rows(chunk) == 50
+    assert chunk.lstrip().startswith("<tr")
+    assert "Load more (900 left)" in chunk
+    assert "HX-Push-Url" not in more.headers
+    last = text(fragment(logged_in, f"/visitors/{LARGE_VISITOR_ID}?offset=1000", "load-more"))
+    assert "Load more" not in last
+
+
+def test_counts_are_honest_when_arrays_are_capped(logged_in):
+    html = text(logged_in.get(f"/visitors/{HUGE_VISITOR_ID}"))
+    sessions, views = HUGE_TOTALS
+    assert f"showing 100 of {sessions:,}" in html
+    assert f"showing 1,000 of {views:,}" in html
+
+
+@pytest.mark.parametrize("visitor_id", ["visitor_unknown", "fail-404"])
+def test_unknown_visitor_has_its_own_state(logged_in, visitor_id):
+    response = logged_in.get(f"/visitors/{visitor_id}")
+    html = text(response)
+    assert response.status_code == 200
+    assert "PostMetric has no data for this visitor" in html
+    assert "Look again" in html
+
+
+def test_query_form_renders_ids_a_path_cannot_hold(logged_in, fake_api):
+    url = "/visitor?visitorId=" + quote(ODD_VISITOR_ID, safe="")
+    response = logged_in.get(url)
+    html = text(response)
+    assert response.status_code == 200
+    assert 'id="visitor-heading"' in html
+    assert fake_api.stats.calls_by_visitor[ODD_VISITOR_ID] == 1
+    # Its session links stay in the query form.
+    assert 'href="/visitor?visitorId=odd/id+?%23%25%26%C3%A9&amp;session=' in html
+
+
+@pytest.mark.parametrize("visitor_id", [".", "..", "a/b", "a\\b", "x?y", "x#y", "100%", "é"])
+def test_every_id_has_a_url_that_opens_its_view(logged_in, fake_api, visitor_id):
+    response = logged_in.get("/?visitorId=" + quote(visitor_id, safe=""))
+    assert response.status_code == 302
+    target = response.headers["Location"]
+    assert target.startswith("/visitor?visitorId=")
+    page = logged_in.get(target)
+    assert page.status_code == 200
+    assert fake_api.stats.calls_by_visitor[visitor_id] == 1
+
+
+def test_path_safe_ids_redirect_to_the_canonical_path(logged_in):
+    response = logged_in.get("/visitor?visitorId=visitor_123&session=s1&ticket=T-9")
+    assert response.status_code == 302
+    assert response.headers["Location"] == "/visitors/visitor_123?session=s1&ticket=T-9"
+    home = logged_in.get("/?visitorId=%20%20visitor_123%0A")
+    assert home.headers["Location"] == "/visitors/visitor_123"
+
+
+@pytest.mark.parametrize("raw,message", [("", "Enter a visitor ID"), ("   ", "Enter a visitor ID"), ("x" * 513, "513 characters")])
+def test_empty_and_overlong_ids_are_refused_without_an_upstream_call(logged_in, fake_api, raw, message):
+    for url in (f"/?visitorId={raw}", f"/visitor?visitorId={raw}"):
+        response = logged_in.get(url)
+        assert response.status_code == 400
+        assert message in text(response)
+    assert fake_api.stats.calls == 0
+
+
+ERROR_CASES = {
+    "fail-400": ("bad_request", False),
+    "fail-401": ("unauthorized", False),
+    "fail-403": ("forbidden", False),
+    "fail-404-html": ("not_found_endpoint", False),
+    "fail-429": ("rate_limited", True),
+    "fail-500": ("server_error", True),
+    "fail-502": ("deadline", True),  # retried until the deadline, then reported
+    "fail-503": ("unavailable", True),
+    "fail-504": ("deadline", True),
+    "fail-empty": ("invalid_response", True),
+    "fail-truncated": ("invalid_response", True),
+    "fail-html": ("invalid_response", True),
+    "fail-wrong-types": ("invalid_response", True),
+    "fail-slow": ("timeout", True),
+}
+
+
+@pytest.mark.parametrize("visitor_id", sorted(ERROR_CASES))
+def test_each_upstream_failure_has_a_designed_state_on_the_page_and_in_a_fragment(logged_in, visitor_id):
+    kind, _ = ERROR_CASES[visitor_id]
+    page = logged_in.get(f"/visitors/{visitor_id}")
+    html = text(page)
+    assert 400 <= page.status_code < 600 and page.status_code != 500
+    assert f'data-error-kind="{kind}"' in html
+    assert "Traceback" not in html
+    assert 'id="search-visitor"' in html  # the page around it still works
+    frag = fragment(logged_in, f"/visitor?visitorId={visitor_id}", "main")
+    assert frag.status_code == 200
+    assert 'data-error-kind="' in text(frag) and "<html" not in text(frag)
+
+
+def test_wrong_key_tells_the_agent_an_admin_must_fix_it(logged_in):
+    html = text(logged_in.get("/visitors/fail-401"))
+    assert "admin" in html.lower()
+    assert "Try again" not in html  # retrying cannot help
+
+
+def test_a_fragment_whose_data_failed_replaces_the_whole_view(logged_in):
+    response = fragment(logged_in, "/visitors/fail-500?session=x", "visitor-detail")
+    assert response.headers["HX-Retarget"] == "#main"
+    assert 'data-error-kind="server_error"' in text(response)
+
+
+def test_hostile_visitor_is_escaped_and_inert(logged_in):
+    html = text(logged_in.get(f"/visitors/{HOSTILE_VISITOR_ID}"))
+    assert "<script>alert(1)</script>" not in html
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html
+    assert "<img src=x" not in html
+    assert not re.search(r'href="\s*(javascript|vbscript|data):', html, re.IGNORECASE)
+    assert "\u202e" not in html and "[U+202E]" in html
+    assert "\x00" not in html and "\x07" not in html
+    assert "49" not in re.findall(r"<bdi>([^<]*)</bdi>", html)  # {{ 7*7 }} was not evaluated
+    assert 'rel="noopener noreferrer nofollow"' in html
+
+
+def test_the_api_key_never_reaches_a_page(logged_in):
+    pages = ["/", "/visitors/visitor_123", "/visitors/fail-401", "/visitors/fail-500", "/visitors/visitor_unknown", f"/visitors/{HOSTILE_VISITOR_ID}"]
+    for url in pages:
+        assert DEMO_API_KEY not in text(logged_in.get(url))
+        assert DEMO_API_KEY[-12:] not in text(fragment(logged_in, url, "main"))
+
+
+def test_lookups_are_listed_on_the_home_page(logged_in):
+    logged_in.get("/visitors/visitor_123")
+    logged_in.get("/visitors/visitor_unknown")
+    html = text(logged_in.get("/"))
+    assert html.index("visitor_unknown") < html.index("visitor_123")
+
+
+def test_no_configured_site_says_what_to_set(tmp_path, fake_api):
+    from dashboard import create_app
+    from tests.conftest import AuthActions, add_agent, make_settings
+
+    app = create_app(make_settings(tmp_path, None))
+    add_agent(app)
+    client = app.test_client()
+    AuthActions(app, client).login()
+    response = client.get("/visitors/visitor_123")
+    assert response.status_code == 503
+    assert "POSTMETRIC_API_URL" in text(response)
+    app.extensions["db_engine"].dispose()
