@@ -143,13 +143,20 @@ def demo(host: str, port: int) -> None:
 @main.command()
 @click.option("--host", default="127.0.0.1", show_default=True, help="Use 0.0.0.0 to listen on every interface.")
 @click.option("--port", default=8000, show_default=True, type=int)
-@click.option("--workers", default=2, show_default=True, type=int, help="Server processes.")
-@click.option("--threads", default=16, show_default=True, type=int, help="Threads per process: look-ups that wait on PostMetric hold one each.")
+@click.option("--workers", default=1, show_default=True, type=click.IntRange(1, 64), help="Server processes.")
+@click.option("--threads", default=32, show_default=True, type=click.IntRange(1, 512), help="Threads per process: a look-up waiting on PostMetric holds one.")
 def serve(host: str, port: int, workers: int, threads: int) -> None:
-    """Serve the dashboard in production with gunicorn."""
+    """Serve the dashboard in production with gunicorn.
+
+    One process with many threads is the default: look-ups mostly wait on
+    PostMetric, and one process keeps one cache, one in-flight fetch per visitor and
+    one exact rate budget. With more workers each gets an equal share of the budget,
+    so together they still stay within it.
+    """
     from gunicorn.app.base import BaseApplication
 
     settings = load_settings()
+    settings = settings.with_changes(upstream_budget_per_minute=max(1, settings.upstream_budget_per_minute // workers))
     prepare_database(settings).dispose()
 
     class DashboardServer(BaseApplication):

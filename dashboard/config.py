@@ -63,6 +63,8 @@ class Settings:
     postmetric_api_url: str | None = None
     postmetric_api_key: str | None = field(default=None, repr=False)
     visitor_cache_ttl: float = 60.0
+    visitor_cache_max_entries: int = 256
+    visitor_cache_max_bytes: int = 64 * 1024 * 1024
     redis_url: str | None = None
     upstream_connect_timeout: float = 3.05
     upstream_read_timeout: float = 10.0
@@ -121,6 +123,8 @@ class Settings:
             postmetric_api_url=api_url,
             postmetric_api_key=api_key,
             visitor_cache_ttl=_number(env, "VISITOR_CACHE_TTL", 60.0),
+            visitor_cache_max_entries=int(_number(env, "VISITOR_CACHE_MAX_ENTRIES", 256, minimum=1)),
+            visitor_cache_max_bytes=int(_number(env, "VISITOR_CACHE_MAX_MB", 64, minimum=1) * 1024 * 1024),
             redis_url=env.get("REDIS_URL", "").strip() or None,
             upstream_connect_timeout=_number(env, "POSTMETRIC_CONNECT_TIMEOUT", 3.05, minimum=0.1),
             upstream_read_timeout=_number(env, "POSTMETRIC_READ_TIMEOUT", 10.0, minimum=0.1),

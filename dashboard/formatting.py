@@ -1,17 +1,20 @@
 """Pure formatting helpers used by the templates (registered as Jinja filters)."""
 from __future__ import annotations
 
-import unicodedata
+import re
+from functools import lru_cache
 from datetime import datetime, timezone
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import humanize
 import pycountry
 
-# Characters that can reorder text around them (bidi embeddings, overrides, isolates, marks).
-BIDI_CONTROLS = frozenset("\u200e\u200f\u061c\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
+# Characters that can reorder text around them (bidi embeddings, overrides, isolates,
+# marks) and control characters (category Cc, tab excepted).
+HIDDEN_CHARACTERS = re.compile("[\x00-\x08\x0a-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")
 
 
+@lru_cache(maxsize=1024)
 def safe_zone(name: str | None) -> ZoneInfo:
     try:
         return ZoneInfo(name or "UTC")
@@ -27,13 +30,7 @@ def visible_text(value: str | None) -> str:
     """
     if not value:
         return ""
-    out = []
-    for char in value:
-        if char in BIDI_CONTROLS or (unicodedata.category(char) == "Cc" and char not in "\t"):
-            out.append(f"[U+{ord(char):04X}]")
-        else:
-            out.append(char)
-    return "".join(out)
+    return HIDDEN_CHARACTERS.sub(lambda match: f"[U+{ord(match.group()):04X}]", value)
 
 
 def shorten(value: str, limit: int) -> str:
@@ -84,6 +81,7 @@ def relative_time(moment: datetime | None, now: datetime) -> str:
     return humanize.naturaltime(moment, when=now)
 
 
+@lru_cache(maxsize=1024)
 def country_name(code: str | None) -> str:
     if not code:
         return "Unknown country"
@@ -91,6 +89,7 @@ def country_name(code: str | None) -> str:
     return country.name if country else visible_text(code)
 
 
+@lru_cache(maxsize=1024)
 def country_flag(code: str | None) -> str:
     """The flag emoji for an ISO 3166-1 alpha-2 code, or an empty string."""
     if not code or len(code.strip()) != 2 or not code.strip().isascii() or not code.strip().isalpha():
@@ -98,6 +97,7 @@ def country_flag(code: str | None) -> str:
     return "".join(chr(0x1F1E6 + ord(c) - ord("A")) for c in code.strip().upper())
 
 
+@lru_cache(maxsize=1024)
 def title_case(value: str | None, unknown: str = "Unknown") -> str:
     if not value:
         return unknown

@@ -6,13 +6,16 @@ it and hand the typed result to the timeline functions and the templates.
 from __future__ import annotations
 
 import threading
+import time
+from collections.abc import Hashable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 
 from dashboard.config import Settings
 from dashboard.postmetric.budget import BudgetRegistry
 from dashboard.postmetric.cache import VisitorCache
-from dashboard.postmetric.client import PostMetricClient
+from dashboard.postmetric.client import PostMetricClient, RetryNotice
 from dashboard.postmetric.errors import PostMetricError
 from dashboard.postmetric.models import Visitor
 from dashboard.sites import SiteRef, sites_from_settings
@@ -48,15 +51,72 @@ class Lookup:
         return "unknown" if self.visitor.is_unknown else "ok"
 
 
+@dataclass(frozen=True)
+class Progress:
+    """What an in-flight fetch is doing right now, for the loading indicator."""
+
+    notice: RetryNotice
+    since: float  # monotonic time of the notice
+
+    def sentence(self) -> str:
+        return f"{self.notice.reason}. Retrying (attempt {self.notice.attempt + 1})…"
+
+
+class ProgressBoard:
+    """Which fetch each watcher waits for, and the latest retry notice of each fetch.
+
+    Several agents may wait on one coalesced fetch; each sees that fetch's retries.
+    Process-local: with several server workers an agent's poll may reach a worker
+    that knows nothing, and then the indicator simply keeps its generic text.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._watching: dict[Hashable, Hashable] = {}
+        self._retries: dict[Hashable, Progress] = {}
+
+    @contextmanager
+    def watching(self, watcher: Hashable | None, key: Hashable) -> Iterator[None]:
+        if watcher is None:
+            yield
+            return
+        with self._lock:
+            self._watching[watcher] = key
+        try:
+            yield
+        finally:
+            with self._lock:
+                if self._watching.get(watcher) == key:
+                    del self._watching[watcher]
+
+    def retrying(self, key: Hashable, notice: RetryNotice) -> None:
+        with self._lock:
+            self._retries[key] = Progress(notice, time.monotonic())
+
+    def finished(self, key: Hashable) -> None:
+        with self._lock:
+            self._retries.pop(key, None)
+
+    def for_watcher(self, watcher: Hashable) -> Progress | None:
+        with self._lock:
+            key = self._watching.get(watcher)
+            return self._retries.get(key) if key is not None else None
+
+
 class VisitorService:
     """Holds one client per site, one shared budget per key, and the visitor cache."""
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
-        self.cache = VisitorCache(ttl=settings.visitor_cache_ttl)
+        self.cache = VisitorCache(
+            ttl=settings.visitor_cache_ttl,
+            max_entries=settings.visitor_cache_max_entries,
+            max_bytes=settings.visitor_cache_max_bytes,
+        )
         self.budgets = BudgetRegistry(limit=settings.upstream_budget_per_minute, window=60.0)
         self._clients: dict[tuple[str, str, str], PostMetricClient] = {}
         self._lock = threading.Lock()
+        self.progress = ProgressBoard()
 
     def sites(self) -> list[SiteRef]:
         return sites_from_settings(self.settings)
@@ -89,14 +149,32 @@ class VisitorService:
                 self._clients[identity] = client
             return client
 
-    def lookup(self, visitor_id: str, *, site_slug: str | None = None, refresh: bool = False) -> Lookup:
-        """The visitor from the cache or from PostMetric; errors come back in the result."""
+    def lookup(
+        self,
+        visitor_id: str,
+        *,
+        site_slug: str | None = None,
+        refresh: bool = False,
+        watcher: Hashable | None = None,
+    ) -> Lookup:
+        """The visitor from the cache or from PostMetric; errors come back in the result.
+
+        ``watcher`` (an agent) can ask ``progress.for_watcher`` meanwhile whether the
+        fetch it waits for is being retried.
+        """
         site = self.site(site_slug)
         client = self.client_for(site)
+        key = (site.slug, visitor_id)
+
+        def fetch():
+            try:
+                return client.fetch_visitor(visitor_id, on_retry=lambda notice: self.progress.retrying(key, notice))
+            finally:
+                self.progress.finished(key)
+
         try:
-            outcome = self.cache.get_or_fetch(
-                (site.slug, visitor_id), lambda: client.fetch_visitor(visitor_id), refresh=refresh
-            )
+            with self.progress.watching(watcher, key):
+                outcome = self.cache.get_or_fetch(key, fetch, refresh=refresh)
         except PostMetricError as error:
             return Lookup(site, None, None, False, False, error)
         result = outcome.result

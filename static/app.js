@@ -38,6 +38,30 @@
     });
   });
 
+  // While a look-up waits on PostMetric, ask the server every 0.8 s whether it is
+  // being retried, and say so in the loading indicator.
+  var progressTimer = null;
+  function stopProgress() {
+    if (progressTimer) { window.clearInterval(progressTimer); progressTimer = null; }
+    var detail = document.getElementById("loading-detail");
+    if (detail) detail.textContent = "";
+  }
+  document.addEventListener("htmx:beforeRequest", function (event) {
+    var indicator = document.getElementById("loading");
+    if (!indicator || !event.detail.target || event.detail.target.id !== "main") return;
+    stopProgress();
+    progressTimer = window.setInterval(function () {
+      fetch(indicator.getAttribute("data-progress-url"), { credentials: "same-origin", cache: "no-store" })
+        .then(function (response) { return response.ok ? response.text() : ""; })
+        .then(function (text) {
+          var detail = document.getElementById("loading-detail");
+          if (detail && progressTimer) detail.textContent = text;
+        })
+        .catch(function () { /* the indicator keeps its generic text */ });
+    }, 800);
+  });
+  document.addEventListener("htmx:afterRequest", stopProgress);
+
   // After the main area is replaced, move focus to its heading so keyboard and
   // screen-reader users land on the new content.
   document.addEventListener("htmx:afterSwap", function (event) {

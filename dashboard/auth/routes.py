@@ -67,6 +67,10 @@ def init_app(app: Flask) -> None:
             return None
         if not current_user.is_authenticated:
             return login_manager.unauthorized()
+        # Loading the agent opened a transaction; end it so that no request holds a
+        # pooled database connection while it waits on PostMetric (the agent stays
+        # loaded: sessions do not expire objects on commit).
+        db.session.commit()
         return None
 
 

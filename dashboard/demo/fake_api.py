@@ -35,8 +35,9 @@ Failure modes on demand, by reserved visitor IDs (after auth and the rate limit)
 - ``fail-null-entries``: ``sessions: [null]`` and ``pageViews: [null]`` (counts 1).
 - ``fail-huge-body``: 200 with ~25 MB of valid JSON, streamed in ~200 KB chunks by a
   generator (chunked transfer, no Content-Length), never held in memory.
-- ``fail-slow``: waits ``slow_seconds`` (15 s) then answers like visitor_123; the wait
-  ends early when the server stops.
+- ``fail-slow`` (and ``fail-slow-<anything>``, so many distinct slow look-ups can hang at
+  once): waits ``slow_seconds`` (15 s) then answers like visitor_123; the wait ends early
+  when the server stops.
 - ``fail-flaky-N`` (e.g. ``fail-flaky-2``): the first N requests for that exact ID, per
   app instance, answer 503 (envelope, no Retry-After); later ones answer like visitor_123
   with ``visitorId`` set to the requested ID.
@@ -296,7 +297,7 @@ def create_fake_api(
                 return success(data), True
             case "fail-huge-body":
                 return Response(_huge_body(stats.stopping), 200, content_type="application/json"), True
-            case "fail-slow":
+            case slow if slow == "fail-slow" or slow.startswith("fail-slow-"):
                 stats.stopping.wait(slow_seconds)
                 return success(example()), True
             case "fail-drop":

@@ -332,7 +332,7 @@ class UpstreamTimeout(PostMetricError):
 
 
 def _secs(seconds: float) -> str:
-    if seconds >= 1 and abs(seconds - round(seconds)) < 0.05:
+    if seconds >= 0.95 and abs(seconds - round(seconds)) < 0.05:
         n = round(seconds)
         return f"{n} second" if n == 1 else f"{n} seconds"
     return f"{seconds:.2g} seconds" if seconds < 1 else f"{seconds:.1f} seconds"

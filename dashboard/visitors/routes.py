@@ -103,6 +103,15 @@ def show(visitor_id: str):
     return render_visitor_view(state)
 
 
+@bp.get("/lookups/progress")
+def progress():
+    """What the agent's look-up in flight is doing (polled by the loading indicator)."""
+    current = service().progress.for_watcher(current_user.id)
+    response = current_app.response_class(current.sentence() if current else "", mimetype="text/plain")
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
 @dataclass(frozen=True)
 class SessionRow:
     session: object
@@ -145,7 +154,7 @@ def render_visitor_view(state: ViewState):
     }
     status = 200
     try:
-        result = service().lookup(state.visitor_id, site_slug=state.site, refresh=refresh)
+        result = service().lookup(state.visitor_id, site_slug=state.site, refresh=refresh, watcher=current_user.id)
     except NoSiteConfigured:
         context["setup_error"] = (
             "No PostMetric site is configured. An admin must set POSTMETRIC_API_URL and "

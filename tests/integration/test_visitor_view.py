@@ -122,7 +122,7 @@ def test_query_form_renders_ids_a_path_cannot_hold(logged_in, fake_api):
     assert 'id="visitor-heading"' in html
     assert fake_api.stats.calls_by_visitor[ODD_VISITOR_ID] == 1
     # Its session links stay in the query form.
-    assert 'href="/visitor?visitorId=odd/id+?%23%25%26%C3%A9&amp;session=' in html
+    assert 'href="/visitor?visitorId=odd%2Fid+%3F%23%25%26%C3%A9&amp;session=' in html
 
 
 @pytest.mark.parametrize("visitor_id", [".", "..", "a/b", "a\\b", "x?y", "x#y", "100%", "é"])

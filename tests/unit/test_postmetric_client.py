@@ -6,12 +6,10 @@ import json
 import logging
 import random
 import socket
-import sys
 import threading
 import time
 from collections.abc import Iterator
 from datetime import timezone
-from pathlib import Path
 from urllib.parse import quote_plus
 
 import pytest
@@ -40,11 +38,8 @@ from dashboard.postmetric.errors import (
     UpstreamTimeout,
 )
 
-try:
-    from tests.support.scripted_server import Reply, ScriptedServer, json_reply
-except ModuleNotFoundError:  # tests/unit is not a package: put the project root on the path
-    sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
-    from tests.support.scripted_server import Reply, ScriptedServer, json_reply
+from tests.support.scripted_server import Reply, ScriptedServer, json_reply
+from tests.support.sockets import unaccepting_port
 
 API_KEY = "pm_" + "0123456789abcdef" * 4
 
@@ -374,29 +369,10 @@ def test_tls_failure_is_not_retried(server, make_client, fake_time):
 
 
 def test_connect_timeout(make_client):
-    # A listening socket whose backlog is full never completes a new handshake.
-    listener = socket.socket()
-    listener.bind(("127.0.0.1", 0))
-    listener.listen(0)
-    port = listener.getsockname()[1]
-    fillers = []
-    try:
-        for _ in range(4):
-            filler = socket.socket()
-            filler.setblocking(False)
-            try:
-                filler.connect(("127.0.0.1", port))
-            except BlockingIOError:
-                pass
-            fillers.append(filler)
-        with pytest.raises(UpstreamTimeout) as info:
-            make_client(
-                f"http://127.0.0.1:{port}", connect_timeout=0.2, deadline=0.2, clock=time.monotonic, sleep=time.sleep
-            ).fetch_visitor("v")
-    finally:
-        for filler in fillers:
-            filler.close()
-        listener.close()
+    with unaccepting_port() as port, pytest.raises(UpstreamTimeout) as info:
+        make_client(
+            f"http://127.0.0.1:{port}", connect_timeout=0.2, deadline=0.2, clock=time.monotonic, sleep=time.sleep
+        ).fetch_visitor("v")
     err = info.value
     assert (err.kind, err.phase, err.status_code) == ("connect_timeout", "connect", 504)
     assert "connection" in err.message

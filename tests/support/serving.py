@@ -1,0 +1,71 @@
+"""Run `dashboard serve` (gunicorn) as a subprocess on a free loopback port."""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Iterator
+
+import requests
+
+from dashboard.demo import DEMO_API_KEY
+from tests.conftest import AGENT_EMAIL, AGENT_PASSWORD
+from tests.support.sockets import closed_port
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@contextmanager
+def served_dashboard(workdir: Path, api_url: str, **env_extra: str) -> Iterator[str]:
+    """Create the test agent, start `dashboard serve`, yield its URL, stop it."""
+    env = {
+        **os.environ,
+        "SECRET_KEY": "served-dashboard-secret-0123456789",
+        "DATABASE_URL": f"sqlite:///{workdir / 'served.sqlite3'}",
+        "POSTMETRIC_API_URL": api_url,
+        "POSTMETRIC_API_KEY": DEMO_API_KEY,
+        "DASHBOARD_ENV_FILE": str(workdir / "none.env"),
+        **env_extra,
+    }
+    subprocess.run(
+        [sys.executable, "-m", "dashboard.cli", "create-agent", AGENT_EMAIL, "--password-stdin"],
+        input=AGENT_PASSWORD + "\n", text=True, env=env, cwd=ROOT, check=True, capture_output=True,
+    )
+    port = closed_port()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "dashboard.cli", "serve", "--host", "127.0.0.1", "--port", str(port)],
+        env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        started_by = time.monotonic() + 20
+        while True:
+            try:
+                if requests.get(f"{url}/healthz", timeout=1).status_code == 200:
+                    break
+            except requests.ConnectionError:
+                pass
+            if time.monotonic() > started_by or process.poll() is not None:
+                raise RuntimeError("dashboard serve did not start")
+            time.sleep(0.1)
+        yield url
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+def logged_in_session(base_url: str) -> requests.Session:
+    """A requests session logged in as the test agent."""
+    from tests.conftest import csrf_token_from
+
+    session = requests.Session()
+    token = csrf_token_from(session.get(f"{base_url}/login", timeout=5).text)
+    session.post(f"{base_url}/login", data={"email": AGENT_EMAIL, "password": AGENT_PASSWORD, "csrf_token": token}, timeout=5)
+    return session
