@@ -38,11 +38,11 @@
     });
   });
 
-  // While a look-up waits on PostMetric, ask the server every 0.8 s whether it is
+  // While a look-up waits on PostMetric, ask the server every half second whether it is
   // being retried, and say so in the loading indicator.
   var progressTimer = null;
   function stopProgress() {
-    if (progressTimer) { window.clearInterval(progressTimer); progressTimer = null; }
+    if (progressTimer) { window.clearTimeout(progressTimer); window.clearInterval(progressTimer); progressTimer = null; }
     var detail = document.getElementById("loading-detail");
     if (detail) detail.textContent = "";
   }
@@ -50,7 +50,7 @@
     var indicator = document.getElementById("loading");
     if (!indicator || !event.detail.target || event.detail.target.id !== "main") return;
     stopProgress();
-    progressTimer = window.setInterval(function () {
+    function poll() {
       fetch(indicator.getAttribute("data-progress-url"), { credentials: "same-origin", cache: "no-store" })
         .then(function (response) { return response.ok ? response.text() : ""; })
         .then(function (text) {
@@ -58,7 +58,12 @@
           if (detail && progressTimer) detail.textContent = text;
         })
         .catch(function () { /* the indicator keeps its generic text */ });
-    }, 800);
+    }
+    // Quick look first (a retry starts within a second), then every half second.
+    progressTimer = window.setTimeout(function () {
+      poll();
+      progressTimer = window.setInterval(poll, 500);
+    }, 300);
   });
   document.addEventListener("htmx:afterRequest", stopProgress);
 
