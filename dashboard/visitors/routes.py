@@ -204,7 +204,7 @@ def visitor_context(result: Lookup, state: ViewState, now: datetime, page_size: 
         offset = 0
     if not wants_fragment():
         offset = 0  # a page opened directly starts at the top
-    page: TimelinePage = page_of(entries, offset, page_size)
+    page: TimelinePage = page_of(entries, offset, page_size, collapse=False)
     last_seen = visitor.last_visit or max((v.timestamp for v in visitor.page_views), default=None)
     return {
         "visitor": visitor,
