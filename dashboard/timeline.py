@@ -71,6 +71,11 @@ class TimelineRow:
     def count(self) -> int:
         return len(self.entries)
 
+    @property
+    def earliest(self) -> TimelineEntry:
+        """The run's first view in time: the one whose referrer says where the visitor came from."""
+        return min(self.entries, key=lambda e: e.view.timestamp)
+
 
 @dataclass(frozen=True)
 class TimelinePage:
