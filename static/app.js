@@ -56,15 +56,13 @@
     });
   });
 
-  // History snapshots keep markup, not what was typed: write the form state into the
-  // markup first, so back and forward show the filters that belong to the timeline.
-  document.addEventListener("htmx:beforeHistorySave", function () {
-    document.querySelectorAll("#main input:not([type=hidden])").forEach(function (input) {
-      input.setAttribute("value", input.value);
-    });
-    document.querySelectorAll("#main select option").forEach(function (option) {
-      if (option.selected) option.setAttribute("selected", ""); else option.removeAttribute("selected");
-    });
+  // Back and forward restore a snapshot of the markup, not what was typed or chosen:
+  // set the filters from the restored URL, which holds the view's whole state.
+  document.addEventListener("htmx:historyRestore", function () {
+    var params = new URLSearchParams(window.location.search);
+    var fields = { "filter-q": params.get("q") || "", "filter-session": params.get("session") || "", "filter-order": params.get("order") || "desc" };
+    Object.keys(fields).forEach(function (id) { var field = byId(id); if (field) field.value = fields[id]; });
+    syncView();
   });
 
   document.addEventListener("htmx:afterSwap", function (event) {
@@ -85,17 +83,19 @@
     }
   });
 
-  // The session list follows the session filter (the filter swaps only the timeline).
-  document.addEventListener("htmx:afterSettle", function () {
+  // The session list follows the session filter (the filter swaps only the timeline),
+  // and the live timer follows the timeline now on screen.
+  function syncView() {
     var timeline = byId("timeline");
-    if (!timeline) return;
-    var current = timeline.getAttribute("data-session") || "";
+    var current = timeline ? timeline.getAttribute("data-session") || "" : null;
     document.querySelectorAll(".session-list a[data-session-id]").forEach(function (link) {
       if (link.getAttribute("data-session-id") === current) link.setAttribute("aria-current", "true");
       else link.removeAttribute("aria-current");
     });
     scheduleLive();
-  });
+  }
+  document.addEventListener("htmx:afterSettle", syncView);
+  document.addEventListener("htmx:sendError", scheduleLive);
 
   // Live view: while #timeline carries data-live and the tab is visible, ask for a fresh
   // timeline every interval; a hidden tab stops the timer (and the upstream calls).

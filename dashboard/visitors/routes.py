@@ -64,7 +64,8 @@ def recent_lookups(limit: int = 10) -> list[tuple[str, datetime]]:
         .order_by(latest.desc())
         .limit(limit)
     ).all()
-    return [(visitor_id, when) for visitor_id, when in rows]
+    # SQLite hands back naive datetimes; they were written in UTC.
+    return [(visitor_id, when if when.tzinfo else when.replace(tzinfo=timezone.utc)) for visitor_id, when in rows]
 
 
 def render_home(*, error: str | None = None, search_value: str = "", status: int = 200):
