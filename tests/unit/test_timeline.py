@@ -223,6 +223,7 @@ def test_a_view_at_the_very_moment_counts_as_before_contact(repetitive):
         ("2024-01-15 10:30", datetime(2024, 1, 15, 10, 30, tzinfo=timezone.utc)),
         ("2024-01-15T10:30:00,5Z", datetime(2024, 1, 15, 10, 30, 0, 500000, tzinfo=timezone.utc)),
         ("20240115T103000Z", datetime(2024, 1, 15, 10, 30, tzinfo=timezone.utc)),
+        ("2024-01-15T10:30Z", datetime(2024, 1, 15, 10, 30, tzinfo=timezone.utc)),  # Zendesk's created_at_with_timestamp
         ("2024-01-15", datetime(2024, 1, 15, tzinfo=timezone.utc)),
         (" 1705314600 ", datetime(2024, 1, 15, 10, 30, tzinfo=timezone.utc)),
         ("1705314600000", datetime(2024, 1, 15, 10, 30, tzinfo=timezone.utc)),
