@@ -75,6 +75,12 @@
       var box = searchBox();
       var view = document.querySelector("#visitor-view[data-visitor-id]");
       if (box && view) box.value = view.getAttribute("data-visitor-id");
+    } else if (id === "timeline" || id === "visitor-detail") {
+      // Say what the filter did; a live refresh speaks only when it brought new views.
+      var counts = byId("timeline-counts");
+      var cause = event.detail.requestConfig && event.detail.requestConfig.triggeringEvent;
+      var tick = cause && cause.type === "live-tick";
+      if (counts && (!tick || document.querySelector("#timeline .tag.new"))) announce(counts.textContent.replace(/\s+/g, " ").trim());
     } else if (id === "load-more") {
       // Pressed "Load more": go on reading at the first new row (not when scrolling loaded it).
       var trigger = event.detail.requestConfig && event.detail.requestConfig.triggeringEvent;

@@ -122,6 +122,7 @@ def test_filters_update_only_the_timeline_and_live_in_the_url(page: Page, live_s
     q.press_sequentially("check", delay=40)  # typed: one request after the pause, not one per key
     expect(page).to_have_url(base + "?q=check")
     expect(counts(page)).to_contain_text("page views match “check”")
+    expect(page.locator("#announcer")).to_contain_text("page views match “check”")  # said aloud
     matching = views_shown(page)
     assert 0 < matching < 42
     expect(q).to_be_focused()
