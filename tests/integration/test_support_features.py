@@ -111,7 +111,7 @@ def test_load_more_continues_without_asking_postmetric_again(logged_in, fake_api
     assert timeline_rows(html) == offset
     more = fragment(logged_in, f"/visitors/{LARGE_VISITOR_ID}?offset={offset}", "load-more")
     assert 'hx-trigger="click, revealed"' in text(more)
-    assert json.loads(more.headers["HX-Trigger"])["announce"].endswith(f"of 1,000 shown.")
+    assert json.loads(more.headers["HX-Trigger"])["announce"].endswith("of 1,000 shown.")
     assert fake_api.stats.calls == 1  # the cache served the second page
 
 
