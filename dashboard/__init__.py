@@ -56,7 +56,7 @@ def create_app(settings: Settings | None = None, *, run_migrations: bool = True)
     htmx.init_app(app)
     login_manager.init_app(app)
 
-    from dashboard import auth, errors, rendering, visitors
+    from dashboard import account, auth, errors, rendering, visitors
     from dashboard.lookup import VisitorService
 
     app.extensions["visitor_service"] = VisitorService(settings)
@@ -65,6 +65,7 @@ def create_app(settings: Settings | None = None, *, run_migrations: bool = True)
     errors.init_app(app)
     app.register_blueprint(auth.bp)
     app.register_blueprint(visitors.bp)
+    app.register_blueprint(account.bp)
 
     @app.get("/healthz")
     def healthz():

@@ -72,6 +72,7 @@ class Settings:
     upstream_max_body_bytes: int = 20 * 1024 * 1024
     upstream_budget_per_minute: int = 100
     timeline_page_size: int = 50
+    live_refresh_seconds: float = 15.0
     session_cookie_secure: bool = False
     instance_path: Path = DEFAULT_INSTANCE_PATH
 

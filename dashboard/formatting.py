@@ -97,12 +97,16 @@ def country_flag(code: str | None) -> str:
     return "".join(chr(0x1F1E6 + ord(c) - ord("A")) for c in code.strip().upper())
 
 
+# Names whose usual spelling is not just a capital first letter.
+KNOWN_NAMES = {"macos": "macOS", "ios": "iOS", "ipados": "iPadOS", "chromeos": "ChromeOS", "os x": "OS X"}
+
+
 @lru_cache(maxsize=1024)
 def title_case(value: str | None, unknown: str = "Unknown") -> str:
     if not value:
         return unknown
     value = visible_text(value)
-    return value[:1].upper() + value[1:]
+    return KNOWN_NAMES.get(value.lower(), value[:1].upper() + value[1:])
 
 
 def link_scheme_ok(url: str | None) -> bool:

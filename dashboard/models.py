@@ -30,6 +30,9 @@ class Agent(UserMixin, Base):
     is_admin: Mapped[bool] = mapped_column(Boolean, default=False)
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     timezone: Mapped[str] = mapped_column(String(64), default="UTC")
+    # False until the agent picks a zone on the account page; until then each login
+    # takes the zone the browser reports.
+    timezone_chosen: Mapped[bool] = mapped_column(Boolean, default=False)
     # Part of the login cookie's identity: changing it ends every open session.
     session_token: Mapped[str] = mapped_column(String(64), default=lambda: secrets.token_hex(16))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, server_default=func.now())

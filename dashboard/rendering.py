@@ -54,7 +54,7 @@ def htmx_redirect(location: str) -> Response:
 def init_app(app: Flask) -> None:
     from flask_login import current_user
 
-    from dashboard import formatting
+    from dashboard import formatting, timeline
     from dashboard.visitors.state import ViewState
 
     def agent_zone() -> str:
@@ -72,6 +72,7 @@ def init_app(app: Flask) -> None:
         label=formatting.title_case,
         duration=formatting.format_duration,
         ago=lambda moment, now: formatting.relative_time(moment, now),
+        contact_label=timeline.contact_label,
     )
     app.jinja_env.globals["visitor_url"] = lambda visitor_id, **params: ViewState(visitor_id).url(**params)
 

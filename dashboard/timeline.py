@@ -7,8 +7,10 @@ specific one). A view in no window keeps ``session=None`` and is shown, never dr
 """
 from __future__ import annotations
 
+import re
 from bisect import bisect_right
 from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
 from typing import Sequence
 
 from dashboard.postmetric.models import PageView, Session
@@ -54,8 +56,25 @@ class TimelineEntry:
 
 @dataclass(frozen=True)
 class TimelineRow:
-    entry: TimelineEntry
+    """One row of the timeline: a page view, or a run of consecutive views of one path."""
+
+    entries: tuple[TimelineEntry, ...]
     starts_group: bool  # the first row of a run of views from one session (or from none)
+    contact_before: bool = False  # the ticket-moment marker stands just before this row
+
+    @property
+    def entry(self) -> TimelineEntry:
+        """The row's first view in display order (its time is the one shown)."""
+        return self.entries[0]
+
+    @property
+    def count(self) -> int:
+        return len(self.entries)
+
+    @property
+    def earliest(self) -> TimelineEntry:
+        """The run's first view in time: the one whose referrer says where the visitor came from."""
+        return min(self.entries, key=lambda e: e.view.timestamp)
 
 
 @dataclass(frozen=True)
@@ -64,18 +83,24 @@ class TimelinePage:
     total: int
     offset: int
     limit: int
+    end: int  # index after the last entry on this page
+    contact_after: bool = False  # the ticket-moment marker follows the last row
 
     @property
     def shown_until(self) -> int:
-        return self.offset + len(self.rows)
+        return self.end
+
+    @property
+    def views_on_page(self) -> int:
+        return self.end - self.offset
 
     @property
     def has_more(self) -> bool:
-        return self.shown_until < self.total
+        return self.end < self.total
 
     @property
     def next_offset(self) -> int:
-        return self.shown_until
+        return self.end
 
 
 def normalise_order(order: str | None) -> str:
@@ -107,17 +132,50 @@ def build_entries(
     return entries
 
 
-def page_of(entries: Sequence[TimelineEntry], offset: int, limit: int) -> TimelinePage:
-    """Rows ``offset`` to ``offset + limit``, each marked where a new session run starts."""
+def same_run(a: TimelineEntry, b: TimelineEntry) -> bool:
+    """Two views collapse into one row: the same path in the same session (or both in none)."""
+    return a.view.path == b.view.path and a.session_id == b.session_id
+
+
+def page_of(
+    entries: Sequence[TimelineEntry],
+    offset: int,
+    limit: int,
+    *,
+    contact_index: int | None = None,
+    collapse: bool = True,
+) -> TimelinePage:
+    """The rows from ``offset`` on, holding about ``limit`` views, each marked where a new
+    session run starts.
+
+    With ``collapse``, consecutive views of one path in one session share a row. A run
+    never crosses the ticket-moment marker (``contact_index``: the marker stands before
+    that entry) and holds at most ``limit`` views; the page ends after the run that
+    reaches ``limit`` views, so a page holds fewer than ``2 * limit`` views and a run is
+    never split between two pages unless it is longer than ``limit``.
+    """
+    limit = max(limit, 1)
     offset = min(max(offset, 0), len(entries))
-    chunk = entries[offset : offset + limit]
-    rows = []
+    rows: list[TimelineRow] = []
     previous = entries[offset - 1] if offset > 0 else None
-    for entry in chunk:
-        starts = previous is None or previous.session_id != entry.session_id
-        rows.append(TimelineRow(entry, starts))
-        previous = entry
-    return TimelinePage(rows=rows, total=len(entries), offset=offset, limit=limit)
+    index = offset
+    while index < len(entries) and index - offset < limit:
+        stop = index + 1
+        if collapse:
+            while (
+                stop < len(entries)
+                and stop - index < limit
+                and stop != contact_index
+                and same_run(entries[index], entries[stop])
+            ):
+                stop += 1
+        run = tuple(entries[index:stop])
+        starts = previous is None or previous.session_id != run[0].session_id
+        rows.append(TimelineRow(run, starts, contact_before=index == contact_index))
+        previous = run[-1]
+        index = stop
+    contact_after = contact_index is not None and contact_index == len(entries) == index
+    return TimelinePage(rows=rows, total=len(entries), offset=offset, limit=limit, end=index, contact_after=contact_after)
 
 
 def views_per_session(assignment: Sequence[Session | None]) -> dict[str | None, int]:
@@ -127,3 +185,108 @@ def views_per_session(assignment: Sequence[Session | None]) -> dict[str | None, 
         key = session.session_id if session else None
         counts[key] = counts.get(key, 0) + 1
     return counts
+
+
+# --- the ticket moment ----------------------------------------------------------------
+
+# "2024-01-20T14:00:00 01:00": a "+" in a query string that nobody encoded arrives as a space.
+_SPACE_FOR_PLUS = re.compile(r"^(.*\d[T ]\d{2}:\d{2}(?::\d{2}(?:[.,]\d+)?)?) (\d{2}(?::?\d{2})?)$")
+NEAR_CONTACT = timedelta(minutes=30)
+
+
+def parse_moment(text: str | None) -> datetime | None:
+    """An ISO 8601 moment as an aware UTC datetime, or None when it cannot be read.
+
+    Accepts ``Z`` and numeric offsets, fractional seconds, a space instead of ``T``,
+    an offset whose ``+`` became a space in a URL, a date alone (midnight UTC), and Unix
+    time in seconds or milliseconds (some ticket systems give that). A moment without an
+    offset is taken as UTC, so a shared link means the same instant in every time zone.
+    """
+    raw = (text or "").strip()
+    if not raw or len(raw) > 64:
+        return None
+    if raw.isdigit() and 9 <= len(raw) <= 13:
+        seconds = int(raw) / (1000 if len(raw) == 13 else 1)
+        try:
+            return datetime.fromtimestamp(seconds, tz=timezone.utc)
+        except (OverflowError, OSError, ValueError):
+            return None
+    spaced = _SPACE_FOR_PLUS.match(raw)
+    if spaced:
+        raw = f"{spaced.group(1)}+{spaced.group(2)}"
+    raw = raw.replace(",", ".")
+    if raw[-1:] in "zZ":
+        raw = raw[:-1] + "+00:00"
+    try:
+        moment = datetime.fromisoformat(raw)
+    except ValueError:
+        return None
+    if moment.tzinfo is None:
+        return moment.replace(tzinfo=timezone.utc)
+    return moment.astimezone(timezone.utc)
+
+
+def contact_index(entries: Sequence[TimelineEntry], moment: datetime, order: str = "desc") -> int:
+    """Where the ticket-moment marker stands: before the entry at this index.
+
+    A view at the very moment counts as before the contact (it is the page the visitor
+    was on when they wrote). ``entries`` are in ``order`` (see build_entries).
+    """
+    if normalise_order(order) == "desc":
+        return next((i for i, e in enumerate(entries) if e.view.timestamp <= moment), len(entries))
+    return next((i for i, e in enumerate(entries) if e.view.timestamp > moment), len(entries))
+
+
+def _span(seconds: int) -> str:
+    if seconds < 60:
+        return f"{seconds} s"
+    minutes = seconds // 60
+    if minutes < 60:
+        return f"{minutes} min"
+    hours, minutes = divmod(minutes, 60)
+    if hours < 48:
+        return f"{hours} h {minutes} min" if minutes else f"{hours} h"
+    return f"{hours // 24} days"
+
+
+def contact_label(moment: datetime, contact: datetime) -> str:
+    """``12 min before contact``, ``3 min after contact``, ``at contact``."""
+    delta = int((moment - contact).total_seconds())
+    if delta == 0:
+        return "at contact"
+    return f"{_span(abs(delta))} {'after' if delta > 0 else 'before'} contact"
+
+
+@dataclass(frozen=True)
+class ContactContext:
+    """Where the visitor was when they wrote in (the ticket's moment)."""
+
+    moment: datetime
+    last_before: PageView | None  # the last page view at or before the moment
+    first_after: PageView | None
+    views_after: int
+
+    @property
+    def gap(self) -> timedelta | None:
+        return None if self.last_before is None else self.moment - self.last_before.timestamp
+
+    @property
+    def active_near(self) -> bool:
+        """The visitor viewed a page within NEAR_CONTACT before writing in."""
+        return self.gap is not None and self.gap <= NEAR_CONTACT
+
+    @property
+    def gap_text(self) -> str:
+        return "" if self.gap is None else _span(int(self.gap.total_seconds()))
+
+
+def contact_context(page_views: Sequence[PageView], moment: datetime) -> ContactContext:
+    """The visitor's last view before ``moment``, the first after, and how many came after."""
+    before = [v for v in page_views if v.timestamp <= moment]
+    after = [v for v in page_views if v.timestamp > moment]
+    return ContactContext(
+        moment=moment,
+        last_before=max(before, key=lambda v: v.timestamp, default=None),
+        first_after=min(after, key=lambda v: v.timestamp, default=None),
+        views_after=len(after),
+    )

@@ -1,8 +1,24 @@
-// Visitor Lookup: the few behaviours htmx does not cover. No inline scripts (CSP).
+// Visitor Lookup: the few behaviours htmx does not cover. No inline scripts (CSP), no eval.
 (function () {
   "use strict";
 
-  function searchBox() { return document.getElementById("search-visitor"); }
+  function byId(id) { return document.getElementById(id); }
+  function searchBox() { return byId("search-visitor"); }
+
+  // Screen readers hear what an in-place update did (an HX-Trigger "announce" event).
+  function announce(text) {
+    var region = byId("announcer");
+    if (!region) return;
+    region.textContent = "";
+    window.setTimeout(function () { region.textContent = text; }, 50);
+  }
+  document.body.addEventListener("announce", function (event) { announce(event.detail.value); });
+
+  // The login form tells the server the browser's time zone (used until the agent picks one).
+  var zoneField = byId("browser-timezone");
+  if (zoneField && !zoneField.value && window.Intl) {
+    zoneField.value = Intl.DateTimeFormat().resolvedOptions().timeZone || "";
+  }
 
   // "/" focuses the search box; Escape clears it.
   document.addEventListener("keydown", function (event) {
@@ -19,18 +35,20 @@
     }
   });
 
-  // Copy buttons: data-copy holds the text, or data-copy-from names an element whose text to copy.
+  // Copy buttons: data-copy holds the text, or data-copy-from names an element whose text
+  // to copy; data-copy-kind="link" makes the text an absolute URL.
   document.addEventListener("click", function (event) {
     var button = event.target.closest("[data-copy], [data-copy-from]");
     if (!button) return;
     var text = button.hasAttribute("data-copy")
       ? button.getAttribute("data-copy")
-      : (document.getElementById(button.getAttribute("data-copy-from")) || {}).textContent || "";
+      : (byId(button.getAttribute("data-copy-from")) || {}).textContent || "";
     if (button.getAttribute("data-copy-kind") === "link") text = new URL(text, window.location.href).href;
     var label = button.textContent;
     navigator.clipboard.writeText(text).then(function () {
       button.textContent = "Copied";
       button.setAttribute("data-copied", "true");
+      announce("Copied to the clipboard.");
     }, function () {
       button.textContent = "Copy failed: select and copy by hand";
     }).finally(function () {
@@ -43,18 +61,18 @@
   var progressTimer = null;
   function stopProgress() {
     if (progressTimer) { window.clearTimeout(progressTimer); window.clearInterval(progressTimer); progressTimer = null; }
-    var detail = document.getElementById("loading-detail");
+    var detail = byId("loading-detail");
     if (detail) detail.textContent = "";
   }
   document.addEventListener("htmx:beforeRequest", function (event) {
-    var indicator = document.getElementById("loading");
+    var indicator = byId("loading");
     if (!indicator || !event.detail.target || event.detail.target.id !== "main") return;
     stopProgress();
     function poll() {
       fetch(indicator.getAttribute("data-progress-url"), { credentials: "same-origin", cache: "no-store" })
         .then(function (response) { return response.ok ? response.text() : ""; })
         .then(function (text) {
-          var detail = document.getElementById("loading-detail");
+          var detail = byId("loading-detail");
           if (detail && progressTimer) detail.textContent = text;
         })
         .catch(function () { /* the indicator keeps its generic text */ });
@@ -67,15 +85,76 @@
   });
   document.addEventListener("htmx:afterRequest", stopProgress);
 
-  // After the main area is replaced, move focus to its heading so keyboard and
-  // screen-reader users land on the new content.
+  // Back and forward restore a snapshot of the markup, not what was typed or chosen:
+  // set the filters from the restored URL, which holds the view's whole state.
+  document.addEventListener("htmx:historyRestore", function () {
+    var params = new URLSearchParams(window.location.search);
+    var fields = { "filter-q": params.get("q") || "", "filter-session": params.get("session") || "", "filter-order": params.get("order") || "desc" };
+    Object.keys(fields).forEach(function (id) { var field = byId(id); if (field) field.value = fields[id]; });
+    syncView();
+  });
+
   document.addEventListener("htmx:afterSwap", function (event) {
-    if (event.detail.target && event.detail.target.id === "main") {
+    var target = event.detail.target;
+    var id = target && target.id;
+    if (id === "main") {
+      // A new view: keyboard and screen-reader users land on its heading.
       var heading = document.querySelector("#main h1");
       if (heading) { heading.setAttribute("tabindex", "-1"); heading.focus({ preventScroll: false }); }
       var box = searchBox();
       var view = document.querySelector("#visitor-view[data-visitor-id]");
       if (box && view) box.value = view.getAttribute("data-visitor-id");
+    } else if (id === "timeline" || id === "visitor-detail") {
+      // Say what the filter did; a live refresh speaks only when it brought new views.
+      var counts = byId("timeline-counts");
+      var cause = event.detail.requestConfig && event.detail.requestConfig.triggeringEvent;
+      var tick = cause && cause.type === "live-tick";
+      if (counts && (!tick || document.querySelector("#timeline .tag.new"))) announce(counts.textContent.replace(/\s+/g, " ").trim());
+    } else if (id === "load-more") {
+      // Pressed "Load more": go on reading at the first new row (not when scrolling loaded it).
+      var trigger = event.detail.requestConfig && event.detail.requestConfig.triggeringEvent;
+      var rows = document.querySelectorAll("#timeline-rows tr[id^=chunk-]");
+      if (trigger && trigger.type === "click" && rows.length) rows[rows.length - 1].focus();
     }
   });
+
+  // The session list follows the session filter (the filter swaps only the timeline),
+  // and the live timer follows the timeline now on screen.
+  function syncView() {
+    var timeline = byId("timeline");
+    var current = timeline ? timeline.getAttribute("data-session") || "" : null;
+    document.querySelectorAll(".session-list a[data-session-id]").forEach(function (link) {
+      if (link.getAttribute("data-session-id") === current) link.setAttribute("aria-current", "true");
+      else link.removeAttribute("aria-current");
+    });
+    scheduleLive();
+  }
+  document.addEventListener("htmx:afterSettle", syncView);
+  document.addEventListener("htmx:sendError", scheduleLive);
+
+  // Live view: while #timeline carries data-live and the tab is visible, ask for a fresh
+  // timeline every interval; a hidden tab stops the timer (and the upstream calls).
+  var liveTimer = null;
+  function scheduleLive() {
+    window.clearTimeout(liveTimer);
+    liveTimer = null;
+    var timeline = document.querySelector("#timeline[data-live]");
+    var status = byId("live-status");
+    if (!timeline) return;
+    if (document.hidden) {
+      if (status) status.textContent = "paused while this tab is hidden";
+      return;
+    }
+    var interval = parseInt(timeline.getAttribute("data-live-interval"), 10) || 15000;
+    liveTimer = window.setTimeout(function () {
+      var current = document.querySelector("#timeline[data-live]");
+      if (current && !document.hidden) htmx.trigger(current, "live-tick");
+    }, interval);
+  }
+  document.addEventListener("visibilitychange", function () {
+    var timeline = document.querySelector("#timeline[data-live]");
+    if (!document.hidden && timeline) htmx.trigger(timeline, "live-tick"); // catch up at once
+    else scheduleLive();
+  });
+  scheduleLive();
 })();

@@ -9,6 +9,8 @@ class LoginForm(FlaskForm):
     password = PasswordField("Password", validators=[DataRequired(message="Enter your password."), Length(max=1024)])
     remember = BooleanField("Keep me logged in on this computer")
     next = HiddenField()
+    # Filled in by app.js from the browser (Intl); used while the agent has not chosen a zone.
+    timezone = HiddenField(validators=[Length(max=64)])
 
 
 class LogoutForm(FlaskForm):

@@ -7,6 +7,7 @@ from flask import Blueprint, Flask, flash, redirect, request, session, url_for
 from flask_login import current_user, login_required, login_user, logout_user
 from sqlalchemy import select
 
+from dashboard.account.forms import is_zone
 from dashboard.auth.forms import LoginForm
 from dashboard.extensions import db, login_manager
 from dashboard.models import Agent
@@ -87,6 +88,9 @@ def login():
     if form.validate_on_submit():
         agent = db.session.scalars(select(Agent).where(Agent.email == Agent.normalise_email(form.email.data))).first()
         if agent is not None and agent.check_password(form.password.data) and agent.active:
+            if not agent.timezone_chosen and is_zone(form.timezone.data):
+                agent.timezone = form.timezone.data
+                db.session.commit()
             session.clear()  # a fresh session identity at login: nothing carried over
             login_user(agent, remember=form.remember.data)
             return redirect(target)

@@ -1,10 +1,11 @@
 """The search page and the visitor view (full page or the block htmx swaps)."""
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
-from flask import Blueprint, current_app, redirect, request
+from flask import Blueprint, abort, current_app, flash, make_response, redirect, request
 from flask_login import current_user
 from sqlalchemy import func, select
 
@@ -16,10 +17,20 @@ from dashboard.timeline import (
     TimelinePage,
     assign_page_views,
     build_entries,
+    contact_context,
+    contact_index,
     page_of,
+    parse_moment,
     views_per_session,
 )
-from dashboard.visitors.state import PATH_SAFE_ID, InvalidVisitorId, ViewState, clean_visitor_id
+from dashboard.visitors import share
+from dashboard.visitors.state import (
+    PATH_SAFE_ID,
+    InvalidVisitorId,
+    ViewState,
+    clean_visitor_id,
+    visitor_id_from_search,
+)
 
 bp = Blueprint("visitors", __name__)
 
@@ -33,6 +44,10 @@ VISITOR_BLOCKS = {
 }
 HOME_BLOCKS = {"main": "main"}
 PUSHED_TARGETS = {"main", "visitor-detail", "timeline"}
+# The sessions list and the session filter show at most this many (the newest): a
+# deployment without PostMetric's caps can return thousands, and a page must stay small.
+MAX_SESSIONS_LISTED = 100
+EXPORT_TYPES = {"csv": "text/csv; charset=utf-8", "json": "application/json"}
 
 
 def service() -> VisitorService:
@@ -49,7 +64,8 @@ def recent_lookups(limit: int = 10) -> list[tuple[str, datetime]]:
         .order_by(latest.desc())
         .limit(limit)
     ).all()
-    return [(visitor_id, when) for visitor_id, when in rows]
+    # SQLite hands back naive datetimes; they were written in UTC.
+    return [(visitor_id, when if when.tzinfo else when.replace(tzinfo=timezone.utc)) for visitor_id, when in rows]
 
 
 def render_home(*, error: str | None = None, search_value: str = "", status: int = 200):
@@ -66,11 +82,11 @@ def render_home(*, error: str | None = None, search_value: str = "", status: int
 
 @bp.get("/")
 def home():
-    """The search page; ``/?visitorId=X`` goes straight to that visitor."""
+    """The search page; ``/?visitorId=X`` goes straight to that visitor (forgiving search)."""
     if "visitorId" not in request.args:
         return render_home()
     try:
-        visitor_id = clean_visitor_id(request.args["visitorId"])
+        visitor_id = visitor_id_from_search(request.args["visitorId"])
     except InvalidVisitorId as error:
         return render_home(error=str(error), search_value=request.args["visitorId"][:600], status=400)
     return redirect(ViewState.from_args(visitor_id, request.args).url())
@@ -78,10 +94,15 @@ def home():
 
 @bp.get("/visitor")
 def lookup():
-    """The query form of the visitor view: works for every ID, also ones a path cannot hold."""
+    """The query form of the visitor view: works for every ID, also ones a path cannot hold.
+
+    The search box sends ``search=1``: then the ID is taken out of whatever was pasted.
+    Without it the ID is exact, so this address opens any ID, even one shaped like a URL.
+    """
     raw = request.args.get("visitorId", "")
+    read_id = visitor_id_from_search if request.args.get("search") == "1" else clean_visitor_id
     try:
-        visitor_id = clean_visitor_id(raw)
+        visitor_id = read_id(raw)
     except InvalidVisitorId as error:
         return render_home(error=str(error), search_value=raw[:600], status=400)
     state = ViewState.from_args(visitor_id, request.args)
@@ -137,6 +158,45 @@ def record_lookup(state: ViewState, result: Lookup | None, outcome: str, action:
         current_app.logger.exception("could not record a look-up")
 
 
+def agent_zone() -> str:
+    return getattr(current_user, "timezone", None) or "UTC"
+
+
+@dataclass(frozen=True)
+class Fetched:
+    """A look-up's result, or the sentence that explains why none could be made."""
+
+    result: Lookup | None
+    setup_error: str | None = None
+    status: int = 200
+    outcome: str = ""
+
+
+def fetch(state: ViewState, *, refresh: bool) -> Fetched:
+    """Ask the visitor service (cache first unless ``refresh``); never raises for set-up."""
+    try:
+        result = service().lookup(state.visitor_id, site_slug=state.site, refresh=refresh, watcher=current_user.id)
+    except NoSiteConfigured:
+        return Fetched(
+            None,
+            "No PostMetric site is configured. An admin must set POSTMETRIC_API_URL and "
+            "POSTMETRIC_API_KEY on the server and restart it.",
+            503,
+            "no_site",
+        )
+    except UnknownSite:
+        return Fetched(
+            None,
+            f"There is no PostMetric site called “{state.site}”. Open the view without the site "
+            "parameter to use the default site.",
+            404,
+            "unknown_site",
+        )
+    if result.visitor is None:
+        return Fetched(result, None, result.error.status_code if result.error else 502, result.outcome)
+    return Fetched(result, None, 200, result.outcome)
+
+
 def render_visitor_view(state: ViewState):
     """Fetch (or reuse) the visitor and render the view or the block htmx asked for."""
     refresh = request.args.get("refresh") == "1"
@@ -145,38 +205,20 @@ def render_visitor_view(state: ViewState):
     target = request.htmx.target if wants_fragment() else None
     # Narrowing, paging and sorting re-use what the page already fetched.
     is_new_lookup = target in (None, "main")
+    fetched = fetch(state, refresh=refresh)
+    result = fetched.result
     context: dict[str, object] = {
         "state": state,
         "now": now,
         "search_value": state.visitor_id,
-        "setup_error": None,
-        "result": None,
+        "setup_error": fetched.setup_error,
+        "result": result,
+        "live_interval_ms": int(settings.live_refresh_seconds * 1000),
     }
-    status = 200
-    try:
-        result = service().lookup(state.visitor_id, site_slug=state.site, refresh=refresh, watcher=current_user.id)
-    except NoSiteConfigured:
-        context["setup_error"] = (
-            "No PostMetric site is configured. An admin must set POSTMETRIC_API_URL and "
-            "POSTMETRIC_API_KEY on the server and restart it."
-        )
-        status = 503
-        if is_new_lookup:
-            record_lookup(state, None, "no_site", "lookup")
-    except UnknownSite:
-        context["setup_error"] = (
-            f"There is no PostMetric site called “{state.site}”. Open the view without the site "
-            "parameter to use the default site."
-        )
-        status = 404
-    else:
-        context["result"] = result
-        if is_new_lookup:
-            record_lookup(state, result, result.outcome, "refresh" if refresh else "lookup")
-        if result.visitor is None:
-            status = result.error.status_code if result.error else 502
-        else:
-            context.update(visitor_context(result, state, now, settings.timeline_page_size))
+    if is_new_lookup and fetched.outcome != "unknown_site":
+        record_lookup(state, result, fetched.outcome, "refresh" if refresh and result else "lookup")
+    if result is not None and result.visitor is not None:
+        context.update(visitor_context(result, state, now, settings.timeline_page_size))
 
     headers = {}
     if target in VISITOR_BLOCKS and target != "main" and "visitor" not in context:
@@ -188,9 +230,35 @@ def render_visitor_view(state: ViewState):
         # The address bar shows the canonical URL of the view now on screen (a refresh
         # replaces the history entry instead of adding one).
         headers["HX-Replace-Url" if refresh else "HX-Push-Url"] = state.url()
+    if target == "load-more" and "page" in context:
+        page = context["page"]
+        headers["HX-Trigger"] = json.dumps(
+            {"announce": f"{page.views_on_page:,} more page views loaded; {page.shown_until:,} of {page.total:,} shown."}
+        )
     return render_page(
-        "visitors/visitor.html", VISITOR_BLOCKS, status=status, headers=headers, target=target, **context
+        "visitors/visitor.html", VISITOR_BLOCKS, status=fetched.status, headers=headers, target=target, **context
     )
+
+
+def request_offset() -> int:
+    """Where a "Load more" request continues; a page opened directly starts at the top."""
+    if not wants_fragment():
+        return 0
+    try:
+        return max(int(request.args.get("offset", "0")), 0)
+    except ValueError:
+        return 0
+
+
+def filter_description(state: ViewState, selected) -> str:
+    parts = []
+    if state.q:
+        parts.append(f"path or title contains “{state.q}”")
+    if selected is not None:
+        parts.append(f"session {selected.session_id}")
+    if state.order == "asc":
+        parts.append("oldest first")
+    return ", ".join(parts)
 
 
 def visitor_context(result: Lookup, state: ViewState, now: datetime, page_size: int) -> dict[str, object]:
@@ -200,6 +268,9 @@ def visitor_context(result: Lookup, state: ViewState, now: datetime, page_size: 
     per_session = views_per_session(assignment)
     sessions = sorted(visitor.sessions, key=lambda s: s.first_visit_at, reverse=True)
     selected = next((s for s in sessions if s.session_id == state.session), None)
+    listed = sessions[:MAX_SESSIONS_LISTED]
+    if selected is not None and selected not in listed:
+        listed.append(selected)
     entries = build_entries(
         visitor.page_views,
         assignment,
@@ -207,21 +278,75 @@ def visitor_context(result: Lookup, state: ViewState, now: datetime, page_size: 
         query=state.q,
         order=state.order,
     )
-    try:
-        offset = max(int(request.args.get("offset", "0")), 0)
-    except ValueError:
-        offset = 0
-    if not wants_fragment():
-        offset = 0  # a page opened directly starts at the top
-    page: TimelinePage = page_of(entries, offset, page_size)
+    moment = parse_moment(state.at)
+    contact = contact_context(visitor.page_views, moment) if moment else None
+    marker = contact_index(entries, moment, state.order) if moment else None
+    page: TimelinePage = page_of(entries, request_offset(), page_size, contact_index=marker)
     last_seen = visitor.last_visit or max((v.timestamp for v in visitor.page_views), default=None)
+    newest_view = max((v.timestamp for v in visitor.page_views), default=None)
+    active_now = last_seen is not None and now - last_seen <= ACTIVE_WINDOW
+    since = parse_moment(request.args.get("since")) if state.live else None
+    link = request.host_url.rstrip("/") + state.url()
+    summary_text = share.ticket_summary(
+        visitor, entries, zone=agent_zone(), link=link, contact=contact, filters=filter_description(state, selected)
+    )
     return {
         "visitor": visitor,
-        "sessions": [SessionRow(s, per_session.get(s.session_id, 0)) for s in sessions],
+        "sessions": [SessionRow(s, per_session.get(s.session_id, 0)) for s in listed],
+        "sessions_hidden": len(sessions) - len(listed),
         "selected_session": selected,
         "unknown_session": state.session is not None and selected is None,
         "outside_sessions": per_session.get(None, 0),
         "page": page,
         "last_seen": last_seen,
-        "active_now": last_seen is not None and now - last_seen <= ACTIVE_WINDOW,
+        "active_now": active_now,
+        "moment": moment,
+        "moment_unreadable": bool(state.at) and moment is None,
+        "contact": contact,
+        "contact_sentence": share.contact_sentence(contact) if contact else "",
+        "live": state.live and active_now,
+        "since": since,
+        "new_views": sum(1 for v in visitor.page_views if since and v.timestamp > since),
+        "newest_view": newest_view,
+        "share_link": link,
+        "summary_text": summary_text,
     }
+
+
+@bp.get("/visitor/export")
+def export():
+    """The timeline as it is filtered, as a CSV or JSON download naming the visitor and time."""
+    fmt = request.args.get("format", "")
+    if fmt not in EXPORT_TYPES:
+        abort(404)
+    try:
+        visitor_id = clean_visitor_id(request.args.get("visitorId", ""))
+    except InvalidVisitorId as error:
+        return render_home(error=str(error), search_value=request.args.get("visitorId", "")[:600], status=400)
+    state = ViewState.from_args(visitor_id, request.args).with_changes(live=False)
+    fetched = fetch(state, refresh=False)
+    result = fetched.result
+    record_lookup(state, result, fetched.outcome, "export")
+    if result is None or result.visitor is None:
+        flash("The export could not be made: the visitor's data is not available right now.")
+        return redirect(state.url())
+    visitor = result.visitor
+    entries = build_entries(
+        visitor.page_views,
+        assign_page_views(visitor.sessions, visitor.page_views),
+        session_id=state.session,
+        query=state.q,
+        order=state.order,
+    )
+    now = datetime.now(timezone.utc)
+    rows = share.export_rows(entries, agent_zone(), parse_moment(state.at))
+    if fmt == "csv":
+        body = share.timeline_csv(rows)
+    else:
+        filters = {key: value for key, value in state.params().items() if key in {"session", "q", "order", "at", "ticket", "site"}}
+        body = share.timeline_json(visitor, rows, filters=filters, exported_at=now, zone=agent_zone())
+    response = make_response(body)
+    response.headers["Content-Type"] = EXPORT_TYPES[fmt]
+    response.headers["Content-Disposition"] = f'attachment; filename="{share.export_filename(visitor_id, now, fmt)}"'
+    response.headers["Cache-Control"] = "no-store"
+    return response

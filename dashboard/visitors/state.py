@@ -4,13 +4,15 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, replace
 from typing import Mapping
-from urllib.parse import urlencode
+from urllib.parse import parse_qs, unquote, urlencode, urlsplit
 
 from flask import has_request_context, request, url_for
 
 from dashboard.timeline import normalise_order
 
 MAX_VISITOR_ID_LENGTH = 512
+# What a search box takes in at all: enough for a long URL or a whole Cookie header.
+MAX_PASTE_LENGTH = 8192
 # IDs made only of these characters survive as a path segment in every browser and
 # proxy; any other ID (".", "..", "/", "\", "?", "#", "%", spaces, non-ASCII) uses the
 # query form /visitor?visitorId=..., which carries any string.
@@ -34,6 +36,43 @@ def clean_visitor_id(raw: str | None) -> str:
     return visitor_id
 
 
+COOKIE_NAME = "_pm_vid"
+# The cookie's value ends at the next cookie, query parameter, fragment, quote or space.
+_COOKIE_VALUE = re.compile(re.escape(COOKIE_NAME) + r"=([^;&#\s\"',]*)")
+_DASHBOARD_PATH = re.compile(r"/visitors/([^/]+)/?$")
+
+
+def visitor_id_in(pasted: str | None) -> str:
+    """The visitor ID inside what an agent pasted, before :func:`clean_visitor_id`.
+
+    Takes the value out of a cookie string (``_pm_vid=...``, also a whole Cookie header),
+    of a URL holding ``_pm_vid=`` or ``visitorId=`` in its query, or of a dashboard link
+    (``/visitors/<id>`` or ``/visitor?visitorId=``); anything else is the ID itself,
+    trimmed. Only search input goes through here: the canonical ``/visitor?visitorId=``
+    address carries any ID exactly, even one that looks like a URL.
+    """
+    text = (pasted or "").strip()
+    if len(text) > MAX_PASTE_LENGTH:
+        return text  # clean_visitor_id refuses it for its length
+    cookie = _COOKIE_VALUE.search(text)
+    if cookie:
+        return unquote(cookie.group(1)).strip()
+    parts = urlsplit(text)
+    if (parts.scheme in {"http", "https"} and parts.netloc) or text.startswith("/"):
+        query = parse_qs(parts.query, keep_blank_values=True)
+        if "visitorId" in query:
+            return query["visitorId"][0].strip()
+        path = _DASHBOARD_PATH.search(parts.path)
+        if path:
+            return unquote(path.group(1)).strip()
+    return text
+
+
+def visitor_id_from_search(pasted: str | None) -> str:
+    """Forgiving search: the ID out of pasted text, then trimmed and checked."""
+    return clean_visitor_id(visitor_id_in(pasted))
+
+
 @dataclass(frozen=True)
 class ViewState:
     visitor_id: str
@@ -43,6 +82,7 @@ class ViewState:
     at: str | None = None
     ticket: str | None = None
     site: str | None = None
+    live: bool = False
 
     @classmethod
     def from_args(cls, visitor_id: str, args: Mapping[str, str]) -> "ViewState":
@@ -54,6 +94,7 @@ class ViewState:
             at=args.get("at") or None,
             ticket=(args.get("ticket") or None),
             site=args.get("site") or None,
+            live=args.get("live") == "1",
         )
 
     def params(self) -> dict[str, str]:
@@ -65,6 +106,7 @@ class ViewState:
             "order": None if self.order == "desc" else self.order,
             "at": self.at,
             "ticket": self.ticket,
+            "live": "1" if self.live else None,
         }
         return {key: value for key, value in values.items() if value}
 
@@ -75,9 +117,9 @@ class ViewState:
         """A GET form's action and the hidden fields that carry the rest of the view.
 
         A GET form drops the action's own query string, so everything but the fields the
-        form edits (``q`` and ``order``) travels as hidden inputs.
+        form edits (``q``, ``session`` and ``order``) travels as hidden inputs.
         """
-        hidden = {key: value for key, value in self.params().items() if key not in {"q", "order"}}
+        hidden = {key: value for key, value in self.params().items() if key not in {"q", "session", "order"}}
         if PATH_SAFE_ID.fullmatch(self.visitor_id):
             return url_for("visitors.show", visitor_id=self.visitor_id), hidden
         return url_for("visitors.lookup"), {"visitorId": self.visitor_id, **hidden}
@@ -98,3 +140,8 @@ class ViewState:
             path = f"{root}/visitor"
             params = {"visitorId": self.visitor_id, **params}
         return f"{path}?{urlencode(params)}" if params else path
+
+    def export_url(self, fmt: str) -> str:
+        """The download of this view's timeline, as filtered, in ``fmt`` (csv or json)."""
+        params = {key: value for key, value in self.params().items() if key != "live"}
+        return url_for("visitors.export", visitorId=self.visitor_id, format=fmt, **params)

@@ -20,7 +20,8 @@ def text(response) -> str:
 
 
 def timeline_rows(html: str) -> int:
-    return html.count('<tr class="view">')
+    """Page views in the timeline (a collapsed row counts all the views it holds)."""
+    return sum(int(n) for n in re.findall(r'<tr class="view[^"]*" data-views="(\d+)"', html))
 
 
 def test_full_page_shows_summary_sessions_and_timeline(logged_in, fake_api):

@@ -68,3 +68,54 @@ def test_countries():
     assert f.country_name(None) == "Unknown country"
     assert f.country_flag("") == "" and f.country_flag("<b>") == ""
     assert f.country_name("ZZ") == "ZZ"
+
+
+UTC = timezone.utc
+
+
+@pytest.mark.parametrize(
+    "moment,zone,text",
+    [
+        # New York springs forward at 02:00 local (07:00 UTC): 01:59:59 EST, then 03:00 EDT.
+        (datetime(2024, 3, 10, 6, 59, 59, tzinfo=UTC), "America/New_York", "2024-03-10 01:59:59 EST"),
+        (datetime(2024, 3, 10, 7, 0, tzinfo=UTC), "America/New_York", "2024-03-10 03:00:00 EDT"),
+        # ... and falls back: 01:30 happens twice, told apart by the abbreviation.
+        (datetime(2024, 11, 3, 5, 30, tzinfo=UTC), "America/New_York", "2024-11-03 01:30:00 EDT"),
+        (datetime(2024, 11, 3, 6, 30, tzinfo=UTC), "America/New_York", "2024-11-03 01:30:00 EST"),
+        # Europe leaves summer time on the last Sunday of October at 01:00 UTC.
+        (datetime(2024, 10, 27, 0, 59, tzinfo=UTC), "Europe/London", "2024-10-27 01:59:00 BST"),
+        (datetime(2024, 10, 27, 1, 0, tzinfo=UTC), "Europe/London", "2024-10-27 01:00:00 GMT"),
+        # The southern hemisphere has summer time in January.
+        (datetime(2024, 1, 15, 10, 30, tzinfo=UTC), "Australia/Sydney", "2024-01-15 21:30:00 AEDT"),
+        (datetime(2024, 7, 15, 10, 30, tzinfo=UTC), "Australia/Sydney", "2024-07-15 20:30:00 AEST"),
+        # Offsets that are not whole hours, and a date line crossing.
+        (datetime(2024, 1, 15, 10, 30, tzinfo=UTC), "Asia/Kolkata", "2024-01-15 16:00:00 IST"),
+        (datetime(2024, 1, 15, 10, 30, tzinfo=UTC), "Asia/Kathmandu", "2024-01-15 16:15:00 +0545"),
+        (datetime(2024, 1, 15, 23, 30, tzinfo=UTC), "Pacific/Auckland", "2024-01-16 12:30:00 NZDT"),
+        (datetime(2024, 1, 15, 10, 30, tzinfo=UTC), "UTC", "2024-01-15 10:30:00 UTC"),
+        (datetime(2024, 1, 15, 10, 30, tzinfo=UTC), None, "2024-01-15 10:30:00 UTC"),
+    ],
+)
+def test_times_in_many_zones_and_around_dst_changes(moment, zone, text):
+    assert f.format_datetime(moment, zone) == text
+    # The exact instant for <time datetime> and the hover text never depend on the zone.
+    assert f.iso(moment).endswith("Z")
+    assert f.format_utc(moment).endswith(" UTC")
+
+
+def test_minutes_only_and_offset_input_are_shown_in_the_agents_zone():
+    moment = datetime(2024, 6, 1, 12, 0, tzinfo=timezone(timedelta(hours=-7)))
+    assert f.format_datetime(moment, "Europe/Berlin", seconds=False) == "2024-06-01 21:00 CEST"
+    assert f.iso(moment) == "2024-06-01T19:00:00.000Z"
+    assert f.format_utc(moment) == "2024-06-01 19:00:00 UTC"
+
+
+def test_relative_times_in_hours_and_days():
+    now = datetime(2024, 3, 31, 12, 0, tzinfo=UTC)
+    assert f.relative_time(now - timedelta(hours=3), now) == "3 hours ago"
+    assert f.relative_time(now - timedelta(days=2), now) == "2 days ago"
+
+
+@pytest.mark.parametrize("name,label", [("macos", "macOS"), ("ios", "iOS"), ("chrome", "Chrome"), (None, "Unknown")])
+def test_labels_for_systems_and_browsers(name, label):
+    assert f.title_case(name) == label
