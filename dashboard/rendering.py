@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any, Mapping
 
-from flask import Flask, Response, make_response, render_template, request
+from flask import Flask, Response, g, make_response, render_template, request, url_for
 from jinja2_fragments.flask import render_block
 
 
@@ -57,8 +57,17 @@ def init_app(app: Flask) -> None:
     from dashboard import formatting, timeline
     from dashboard.visitors.state import ViewState
 
+    # A big page formats hundreds of times and icons: look the agent's zone and the
+    # sprite's URL up once per request, not once per use.
     def agent_zone() -> str:
-        return getattr(current_user, "timezone", None) or "UTC"
+        if "agent_zone" not in g:
+            g.agent_zone = getattr(current_user, "timezone", None) or "UTC"
+        return g.agent_zone
+
+    def icon_sprite() -> str:
+        if "icon_sprite" not in g:
+            g.icon_sprite = url_for("static", filename="icons.svg")
+        return g.icon_sprite
 
     app.jinja_env.filters.update(
         iso=formatting.iso,
@@ -74,6 +83,7 @@ def init_app(app: Flask) -> None:
         ago=lambda moment, now: formatting.relative_time(moment, now),
         contact_label=timeline.contact_label,
     )
+    app.jinja_env.globals["icon_sprite"] = icon_sprite
     app.jinja_env.globals["visitor_url"] = lambda visitor_id, **params: ViewState(visitor_id).url(**params)
 
     @app.context_processor

@@ -41,12 +41,14 @@ VISITOR_BLOCKS = {
     "visitor-detail": "visitor_detail",
     "timeline": "timeline",
     "load-more": "timeline_rows",
+    "more-sessions": "more_sessions",
 }
 HOME_BLOCKS = {"main": "main"}
 PUSHED_TARGETS = {"main", "visitor-detail", "timeline"}
 # The sessions list and the session filter show at most this many (the newest): a
 # deployment without PostMetric's caps can return thousands, and a page must stay small.
 MAX_SESSIONS_LISTED = 100
+SESSIONS_SHOWN_FIRST = 20
 EXPORT_TYPES = {"csv": "text/csv; charset=utf-8", "json": "application/json"}
 
 
@@ -268,9 +270,14 @@ def visitor_context(result: Lookup, state: ViewState, now: datetime, page_size: 
     per_session = views_per_session(assignment)
     sessions = sorted(visitor.sessions, key=lambda s: s.first_visit_at, reverse=True)
     selected = next((s for s in sessions if s.session_id == state.session), None)
-    listed = sessions[:MAX_SESSIONS_LISTED]
+    # The newest few are listed at once (each row is a dozen macro calls: half a big
+    # visitor's render time); "Show all" brings the rest in place, up to the cap.
+    # (A page opened with sessions=all, the link's no-script fallback, lists them all.)
+    shown = MAX_SESSIONS_LISTED if request.args.get("sessions") == "all" else SESSIONS_SHOWN_FIRST
+    listed = sessions[:shown]
     if selected is not None and selected not in listed:
         listed.append(selected)
+    more = [s for s in sessions[:MAX_SESSIONS_LISTED] if s not in listed]
     entries = build_entries(
         visitor.page_views,
         assignment,
@@ -293,7 +300,9 @@ def visitor_context(result: Lookup, state: ViewState, now: datetime, page_size: 
     return {
         "visitor": visitor,
         "sessions": [SessionRow(s, per_session.get(s.session_id, 0)) for s in listed],
-        "sessions_hidden": len(sessions) - len(listed),
+        "more_sessions": [SessionRow(s, per_session.get(s.session_id, 0)) for s in more],
+        "session_choices": sessions[:MAX_SESSIONS_LISTED],
+        "sessions_hidden": max(len(sessions) - MAX_SESSIONS_LISTED, 0),
         "selected_session": selected,
         "unknown_session": state.session is not None and selected is None,
         "outside_sessions": per_session.get(None, 0),

@@ -236,3 +236,21 @@ def test_no_configured_site_says_what_to_set(tmp_path, fake_api):
     assert response.status_code == 503
     assert "POSTMETRIC_API_URL" in text(response)
     app.extensions["db_engine"].dispose()
+
+
+def test_long_session_lists_show_the_newest_first_and_the_rest_in_place(logged_in, fake_api):
+    html = text(logged_in.get(f"/visitors/{LARGE_VISITOR_ID}"))
+    assert html.count('class="session-link"') == 20
+    assert 'id="more-sessions"' in html and "Show 80 more sessions" in html
+    rest = fragment(logged_in, f"/visitors/{LARGE_VISITOR_ID}", "more-sessions")
+    body = text(rest)
+    assert body.count('class="session-link"') == 80 and 'id="session-21"' in body and "<html" not in body
+    assert "HX-Push-Url" not in rest.headers
+    # Without JavaScript the link opens the page with every session listed.
+    everything = text(logged_in.get(f"/visitors/{LARGE_VISITOR_ID}?sessions=all"))
+    assert everything.count('class="session-link"') == 100 and 'id="more-sessions"' not in everything
+    # A chosen session further down stays listed (and marked) on the short list.
+    chosen = re.findall(r'data-session-id="([^"]+)"', body)[-1]
+    narrowed = text(logged_in.get(f"/visitors/{LARGE_VISITOR_ID}?session={chosen}"))
+    assert narrowed.count('class="session-link"') == 21 and f'data-session-id="{chosen}" aria-current="true"' in narrowed
+    assert fake_api.stats.calls == 1
