@@ -14,6 +14,12 @@ from flask import Flask, jsonify
 from dashboard.config import PROJECT_ROOT, Settings
 
 
+def limiter_storage_uri(settings: Settings) -> str:
+    """Where login throttling counts attempts: Redis when REDIS_URL is set (shared by every
+    worker), else this process's memory."""
+    return settings.redis_url or "memory://"
+
+
 def create_app(settings: Settings | None = None, *, run_migrations: bool = True) -> Flask:
     """Build the app from ``settings`` (default: the environment, a .env file included)."""
     if settings is None:
@@ -39,13 +45,19 @@ def create_app(settings: Settings | None = None, *, run_migrations: bool = True)
         REMEMBER_COOKIE_SECURE=settings.session_cookie_secure,
         REMEMBER_COOKIE_DURATION=timedelta(days=14),
         WTF_CSRF_TIME_LIMIT=None,  # tied to the session instead; a long shift must not expire the form
+        # Referrer-Policy: no-referrer means browsers send no Referer (and "Origin: null")
+        # with a form POST, so Flask-WTF's https Referer check would refuse every form.
+        # The session-bound token and SameSite=Lax cookies are the protection.
+        WTF_CSRF_SSL_STRICT=False,
         SEND_FILE_MAX_AGE_DEFAULT=timedelta(hours=1),
+        RATELIMIT_STORAGE_URI=limiter_storage_uri(settings),
+        RATELIMIT_HEADERS_ENABLED=False,
     )
     app.extensions["settings"] = settings
     if not logging.getLogger("dashboard").handlers and not settings.testing:
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 
-    from dashboard.extensions import csrf, db, htmx, login_manager
+    from dashboard.extensions import csrf, db, htmx, limiter, login_manager
 
     db.init_app(app, settings.database_url)
     if run_migrations:
@@ -55,12 +67,14 @@ def create_app(settings: Settings | None = None, *, run_migrations: bool = True)
     csrf.init_app(app)
     htmx.init_app(app)
     login_manager.init_app(app)
+    limiter.init_app(app)
 
-    from dashboard import auth, errors, rendering, visitors
+    from dashboard import auth, errors, rendering, security, visitors
     from dashboard.lookup import VisitorService
 
     app.extensions["visitor_service"] = VisitorService(settings)
     rendering.init_app(app)
+    security.init_app(app, settings)
     auth.init_app(app)
     errors.init_app(app)
     app.register_blueprint(auth.bp)

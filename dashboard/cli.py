@@ -10,8 +10,9 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from dashboard.config import ConfigError, Settings
+from dashboard.passwords import MIN_PASSWORD_LENGTH, password_problem
 
-MIN_PASSWORD_LENGTH = 12
+__all__ = ["MIN_PASSWORD_LENGTH", "main"]
 DEMO_EMAIL = "demo@example.com"
 
 
@@ -60,8 +61,9 @@ def save_agent(engine, email: str, password: str, *, admin: bool, update: bool =
 
 
 def check_password_rules(password: str) -> None:
-    if len(password) < MIN_PASSWORD_LENGTH:
-        raise click.ClickException(f"The password must be at least {MIN_PASSWORD_LENGTH} characters long.")
+    problem = password_problem(password)
+    if problem:
+        raise click.ClickException(problem)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})

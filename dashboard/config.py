@@ -7,6 +7,7 @@ that says what to set.
 from __future__ import annotations
 
 import os
+import re
 import secrets
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -45,6 +46,41 @@ def _flag(env: Mapping[str, str], name: str, default: bool) -> bool:
     raise ConfigError(f"{name} must be true or false, not {raw!r}.")
 
 
+def _rate_limit(env: Mapping[str, str], name: str, default: str) -> str:
+    """A Flask-Limiter rate such as "5 per 15 minutes" (several separated by ";")."""
+    raw = env.get(name, "").strip()
+    if not raw:
+        return default
+    from limits import parse_many
+
+    try:
+        parse_many(raw)
+    except ValueError:
+        raise ConfigError(f"{name} must be a rate such as '5 per 15 minutes', not {raw!r}.") from None
+    return raw
+
+
+# One CSP source: a quoted keyword, a scheme ("https:") or a host with optional scheme,
+# port and path. Nothing that could end the directive or the header.
+_CSP_SOURCE = re.compile(
+    r"'(?:self|none)'|[a-z][a-z0-9+.-]*:|(?:[a-z][a-z0-9+.-]*://)?(?:\*\.)?[A-Za-z0-9.-]+(?::(?:\d+|\*))?(?:/[A-Za-z0-9._~/%-]*)?"
+)
+
+
+def _frame_ancestors(env: Mapping[str, str]) -> str:
+    raw = env.get("FRAME_ANCESTORS", "").strip()
+    if not raw:
+        return "'none'"
+    sources = [source for source in raw.split(" ") if source]  # split on spaces only: a tab or newline is refused
+    valid = all(_CSP_SOURCE.fullmatch(source) for source in sources)
+    if not valid or ("'none'" in sources and len(sources) > 1):
+        raise ConfigError(
+            f"FRAME_ANCESTORS must be a Content-Security-Policy source list such as 'none', 'self' or "
+            f"https://intranet.example.com, not {raw!r}."
+        )
+    return " ".join(sources)
+
+
 def validate_base_url(url: str, *, name: str = "POSTMETRIC_API_URL") -> str:
     """Return the URL without a trailing slash, or raise ConfigError for a non-http(s) URL."""
     parts = urlsplit(url.strip())
@@ -72,6 +108,9 @@ class Settings:
     timeline_page_size: int = 50
     session_cookie_secure: bool = False
     instance_path: Path = DEFAULT_INSTANCE_PATH
+    frame_ancestors: str = "'none'"
+    login_limit_per_account: str = "5 per 15 minutes"
+    login_limit_per_address: str = "30 per 15 minutes"
 
     def __repr__(self) -> str:  # never print the secrets
         return f"Settings(mode={self.mode!r}, database_url={self.database_url!r}, postmetric_api_url={self.postmetric_api_url!r})"
@@ -129,4 +168,7 @@ class Settings:
             upstream_budget_per_minute=int(_number(env, "POSTMETRIC_BUDGET_PER_MINUTE", 100, minimum=1)),
             session_cookie_secure=_flag(env, "SESSION_COOKIE_SECURE", False),
             instance_path=instance_path,
+            frame_ancestors=_frame_ancestors(env),
+            login_limit_per_account=_rate_limit(env, "LOGIN_LIMIT_PER_ACCOUNT", "5 per 15 minutes"),
+            login_limit_per_address=_rate_limit(env, "LOGIN_LIMIT_PER_ADDRESS", "30 per 15 minutes"),
         )

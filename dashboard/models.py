@@ -9,6 +9,8 @@ from sqlalchemy import Boolean, DateTime, ForeignKey, Index, Integer, String, Te
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 from werkzeug.security import check_password_hash, generate_password_hash
 
+from dashboard.passwords import password_problem
+
 
 def utcnow() -> datetime:
     return datetime.now(timezone.utc)
@@ -41,6 +43,10 @@ class Agent(UserMixin, Base):
         return email.strip().lower()
 
     def set_password(self, password: str) -> None:
+        """Store a new password; every open session of this agent ends."""
+        problem = password_problem(password)
+        if problem:
+            raise ValueError(problem)
         self.password_hash = generate_password_hash(password)
         self.session_token = secrets.token_hex(16)
 

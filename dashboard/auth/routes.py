@@ -1,14 +1,18 @@
 """Login, logout and the rules that send a logged-out request to /login and back."""
 from __future__ import annotations
 
+import math
+import time
 from urllib.parse import urlsplit
 
-from flask import Blueprint, Flask, flash, redirect, request, session, url_for
+from flask import Blueprint, Flask, Response, current_app, flash, redirect, request, session, url_for
+from flask_limiter import RateLimitExceeded
+from flask_limiter.util import get_remote_address
 from flask_login import current_user, login_required, login_user, logout_user
 from sqlalchemy import select
 
 from dashboard.auth.forms import LoginForm
-from dashboard.extensions import db, login_manager
+from dashboard.extensions import db, limiter, login_manager
 from dashboard.models import Agent
 from dashboard.rendering import htmx_redirect, render_page
 
@@ -41,8 +45,32 @@ def next_for_request() -> str:
     return target if is_safe_next(target) else url_for("visitors.home")
 
 
+def login_account_key() -> str:
+    """The e-mail a login attempt names, so that throttling follows the account."""
+    return "account:" + Agent.normalise_email(request.form.get("email", ""))[:320]
+
+
+def login_failed(response: Response) -> bool:
+    """Only failed attempts count against the limits (a wrong password answers 400)."""
+    return response.status_code == 400
+
+
+def seconds_until(reset_at: float) -> int:
+    return max(1, math.ceil(reset_at - time.time()))
+
+
 def init_app(app: Flask) -> None:
     login_manager.login_view = "auth.login"
+
+    @app.errorhandler(RateLimitExceeded)
+    def too_many_attempts(error: RateLimitExceeded):
+        """The login page again, saying how long to wait (the oldest failure's age-out)."""
+        seconds = seconds_until(limiter.current_limit.window.reset_time) if limiter.current_limit else 900
+        minutes = math.ceil(seconds / 60)
+        form = LoginForm()
+        form.next.data = form.next.data if is_safe_next(form.next.data) else ""
+        message = f"Too many attempts. Try again in {minutes} minute{'' if minutes == 1 else 's'}."
+        return render_page("auth/login.html", {}, form=form, error=message, status=429, headers={"Retry-After": str(seconds)})
 
     @login_manager.user_loader
     def load_agent(identity: str) -> Agent | None:
@@ -70,7 +98,22 @@ def init_app(app: Flask) -> None:
         return None
 
 
+def failed_login_limit(setting: str, key_func, scope: str):
+    """A limit on failed login POSTs; its rate is read from the settings at each request."""
+    return limiter.limit(
+        lambda: getattr(current_app.extensions["settings"], setting),
+        key_func=key_func,
+        methods=["POST"],
+        deduct_when=login_failed,
+        scope=scope,
+    )
+
+
 @bp.route("/login", methods=["GET", "POST"])
+# Failed attempts are counted per e-mail (a password guessed from many addresses) and
+# per address (many accounts tried from one).
+@failed_login_limit("login_limit_per_account", login_account_key, "login-account")
+@failed_login_limit("login_limit_per_address", get_remote_address, "login-address")
 def login():
     """Show the login form; log the agent in and send them where they were going."""
     form = LoginForm()
@@ -99,3 +142,4 @@ def logout():
     session.clear()
     flash("You are logged out.")
     return redirect(url_for("auth.login"))
+
