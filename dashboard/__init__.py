@@ -69,7 +69,7 @@ def create_app(settings: Settings | None = None, *, run_migrations: bool = True)
     login_manager.init_app(app)
     limiter.init_app(app)
 
-    from dashboard import auth, errors, rendering, security, visitors
+    from dashboard import admin, auth, errors, rendering, security, visitors
     from dashboard.lookup import VisitorService
 
     app.extensions["visitor_service"] = VisitorService(settings)
@@ -79,6 +79,7 @@ def create_app(settings: Settings | None = None, *, run_migrations: bool = True)
     errors.init_app(app)
     app.register_blueprint(auth.bp)
     app.register_blueprint(visitors.bp)
+    app.register_blueprint(admin.bp)
 
     @app.get("/healthz")
     def healthz():

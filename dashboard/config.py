@@ -111,6 +111,7 @@ class Settings:
     frame_ancestors: str = "'none'"
     login_limit_per_account: str = "5 per 15 minutes"
     login_limit_per_address: str = "30 per 15 minutes"
+    set_password_link_hours: float = 48.0
 
     def __repr__(self) -> str:  # never print the secrets
         return f"Settings(mode={self.mode!r}, database_url={self.database_url!r}, postmetric_api_url={self.postmetric_api_url!r})"
@@ -171,4 +172,5 @@ class Settings:
             frame_ancestors=_frame_ancestors(env),
             login_limit_per_account=_rate_limit(env, "LOGIN_LIMIT_PER_ACCOUNT", "5 per 15 minutes"),
             login_limit_per_address=_rate_limit(env, "LOGIN_LIMIT_PER_ADDRESS", "30 per 15 minutes"),
+            set_password_link_hours=_number(env, "SET_PASSWORD_LINK_HOURS", 48.0, minimum=0.1),
         )

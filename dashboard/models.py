@@ -50,6 +50,10 @@ class Agent(UserMixin, Base):
         self.password_hash = generate_password_hash(password)
         self.session_token = secrets.token_hex(16)
 
+    def set_unusable_password(self) -> None:
+        """A random password nobody knows: the agent can only log in after a set-password link."""
+        self.set_password(secrets.token_urlsafe(32))
+
     def check_password(self, password: str) -> bool:
         return check_password_hash(self.password_hash, password)
 

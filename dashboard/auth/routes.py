@@ -11,15 +11,17 @@ from flask_limiter.util import get_remote_address
 from flask_login import current_user, login_required, login_user, logout_user
 from sqlalchemy import select
 
-from dashboard.auth.forms import LoginForm
+from dashboard.auth.forms import ChangePasswordForm, LoginForm, SetPasswordForm
+from dashboard.auth.tokens import LinkProblem, agent_for_token
 from dashboard.extensions import db, limiter, login_manager
 from dashboard.models import Agent
+from dashboard.passwords import MIN_PASSWORD_LENGTH
 from dashboard.rendering import htmx_redirect, render_page
 
 bp = Blueprint("auth", __name__)
 
 # Endpoints that a logged-out visitor may reach.
-PUBLIC_ENDPOINTS = {"auth.login", "static", "healthz"}
+PUBLIC_ENDPOINTS = {"auth.login", "auth.set_password", "static", "healthz"}
 
 
 def is_safe_next(target: str | None) -> bool:
@@ -61,6 +63,7 @@ def seconds_until(reset_at: float) -> int:
 
 def init_app(app: Flask) -> None:
     login_manager.login_view = "auth.login"
+    app.jinja_env.globals["min_password_length"] = MIN_PASSWORD_LENGTH
 
     @app.errorhandler(RateLimitExceeded)
     def too_many_attempts(error: RateLimitExceeded):
@@ -143,3 +146,45 @@ def logout():
     flash("You are logged out.")
     return redirect(url_for("auth.login"))
 
+
+@bp.route("/password", methods=["GET", "POST"])
+def change_password():
+    """The agent changes their own password; their other sessions end."""
+    form = ChangePasswordForm()
+    if form.validate_on_submit():
+        agent = current_user._get_current_object()
+        if not agent.check_password(form.current_password.data):
+            form.current_password.errors.append("That is not your current password.")
+        else:
+            agent.set_password(form.password.data)  # a new session token: other sessions end
+            db.session.commit()
+            session.clear()
+            login_user(agent)  # this browser stays logged in under the new token
+            current_app.logger.info("agent %s changed their password", agent.id)
+            flash("Your password is changed. Any other sessions of yours have been logged out.")
+            return redirect(url_for("visitors.home"), 303)
+    status = 400 if request.method == "POST" else 200
+    return render_page("auth/password.html", {}, form=form, status=status, own=True)
+
+
+@bp.route("/set-password/<token>", methods=["GET", "POST"])
+def set_password(token: str):
+    """Choose a password from a one-time link an admin made."""
+    try:
+        agent = agent_for_token(token)
+    except LinkProblem as problem:
+        return render_page("auth/password.html", {}, form=None, link_problem=str(problem), status=400, own=False)
+    form = SetPasswordForm()
+    if form.validate_on_submit():
+        agent.set_password(form.password.data)  # voids this link
+        db.session.commit()
+        if current_user.is_authenticated:
+            logout_user()
+        session.clear()
+        current_app.logger.info("agent %s set their password from a link", agent.id)
+        flash("Your password is set. Log in with it.")
+        return redirect(url_for("auth.login"), 303)
+    status = 400 if request.method == "POST" else 200
+    response = render_page("auth/password.html", {}, form=form, email=agent.email, status=status, own=False)
+    response.headers["Cache-Control"] = "no-store"
+    return response

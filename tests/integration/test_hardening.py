@@ -154,7 +154,7 @@ def csp_directives(header: str) -> dict[str, str]:
 
 
 @pytest.mark.parametrize(
-    "url", ["/login", "/", "/visitors/visitor_123", "/visitors/fail-500", "/no-such-page", "/static/app.js", "/healthz"]
+    "url", ["/login", "/", "/visitors/visitor_123", "/visitors/fail-500", "/no-such-page", "/static/app.js", "/healthz", "/admin/agents"]
 )
 def test_every_response_carries_the_security_headers(logged_in, url):
     with logged_in.get(url) as response:
@@ -212,7 +212,7 @@ def test_every_post_route_refuses_a_request_without_a_csrf_token(app, tmp_path):
     client = logged_in_client(app, ADMIN_EMAIL, ADMIN_PASSWORD)
     values = {"agent_id": "1", "slug": "default", "token": "x"}
     rules = post_rules(app)
-    assert {"/login", "/logout"} <= set(rules)
+    assert {"/login", "/logout", "/password", "/admin/agents"} <= set(rules)
     for rule in rules:
         url = re.sub(r"<(?:\w+:)?(\w+)>", lambda m: values[m.group(1)], rule)
         for headers in ({}, {"HX-Request": "true"}, {"HX-Request": "true", "X-CSRFToken": "forged"}):
@@ -220,7 +220,7 @@ def test_every_post_route_refuses_a_request_without_a_csrf_token(app, tmp_path):
             body = text(response)
             assert "The form expired" in body, (url, headers)
             assert response.status_code == (200 if headers else 400), (url, headers)
-    assert client.get("/").status_code == 200  # still logged in: logout was refused too
+    assert client.get("/admin/agents").status_code == 200  # still logged in: logout was refused too
 
 
 def test_htmx_posts_send_the_token_from_the_body_headers(logged_in):

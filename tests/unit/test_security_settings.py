@@ -14,6 +14,7 @@ def test_defaults():
     settings = Settings.from_env(BASE)
     assert settings.frame_ancestors == "'none'"
     assert settings.login_limit_per_account == "5 per 15 minutes"
+    assert settings.set_password_link_hours == 48
 
 
 def test_reads_the_new_variables():
@@ -23,10 +24,12 @@ def test_reads_the_new_variables():
             "FRAME_ANCESTORS": "'self'  https://intranet.example.com",
             "LOGIN_LIMIT_PER_ACCOUNT": "3 per 10 minutes",
             "LOGIN_LIMIT_PER_ADDRESS": "50/hour",
+            "SET_PASSWORD_LINK_HOURS": "24",
         }
     )
     assert settings.frame_ancestors == "'self' https://intranet.example.com"
     assert (settings.login_limit_per_account, settings.login_limit_per_address) == ("3 per 10 minutes", "50/hour")
+    assert settings.set_password_link_hours == 24
 
 
 @pytest.mark.parametrize(
