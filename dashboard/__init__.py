@@ -70,9 +70,15 @@ def create_app(settings: Settings | None = None, *, run_migrations: bool = True)
     limiter.init_app(app)
 
     from dashboard import admin, auth, errors, rendering, security, visitors
+    from dashboard.encryption import KeyBox
     from dashboard.lookup import VisitorService
+    from dashboard.sites import SiteDirectory, sync_environment_site
 
-    app.extensions["visitor_service"] = VisitorService(settings)
+    key_box = KeyBox.from_settings(settings)
+    sync_environment_site(app.extensions["db_sessionmaker"], settings, key_box)
+    app.extensions["key_box"] = key_box
+    app.extensions["site_directory"] = directory = SiteDirectory(app.extensions["db_sessionmaker"], key_box)
+    app.extensions["visitor_service"] = VisitorService(settings, sites=directory.sites)
     rendering.init_app(app)
     security.init_app(app, settings)
     auth.init_app(app)

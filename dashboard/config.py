@@ -81,6 +81,22 @@ def _frame_ancestors(env: Mapping[str, str]) -> str:
     return " ".join(sources)
 
 
+def _encryption_key(env: Mapping[str, str]) -> str | None:
+    raw = env.get("DASHBOARD_ENCRYPTION_KEY", "").strip()
+    if not raw:
+        return None
+    from cryptography.fernet import Fernet
+
+    try:
+        Fernet(raw)
+    except (ValueError, TypeError):
+        raise ConfigError(
+            "DASHBOARD_ENCRYPTION_KEY must be a Fernet key (32 bytes, URL-safe base64), for example the output of: "
+            "python -c 'from cryptography.fernet import Fernet; print(Fernet.generate_key().decode())'."
+        ) from None
+    return raw
+
+
 def validate_base_url(url: str, *, name: str = "POSTMETRIC_API_URL") -> str:
     """Return the URL without a trailing slash, or raise ConfigError for a non-http(s) URL."""
     parts = urlsplit(url.strip())
@@ -108,6 +124,8 @@ class Settings:
     timeline_page_size: int = 50
     session_cookie_secure: bool = False
     instance_path: Path = DEFAULT_INSTANCE_PATH
+    # Encrypts the sites' API keys at rest; None: a key derived from secret_key.
+    encryption_key: str | None = field(default=None, repr=False)
     frame_ancestors: str = "'none'"
     login_limit_per_account: str = "5 per 15 minutes"
     login_limit_per_address: str = "30 per 15 minutes"
@@ -169,6 +187,7 @@ class Settings:
             upstream_budget_per_minute=int(_number(env, "POSTMETRIC_BUDGET_PER_MINUTE", 100, minimum=1)),
             session_cookie_secure=_flag(env, "SESSION_COOKIE_SECURE", False),
             instance_path=instance_path,
+            encryption_key=_encryption_key(env),
             frame_ancestors=_frame_ancestors(env),
             login_limit_per_account=_rate_limit(env, "LOGIN_LIMIT_PER_ACCOUNT", "5 per 15 minutes"),
             login_limit_per_address=_rate_limit(env, "LOGIN_LIMIT_PER_ADDRESS", "30 per 15 minutes"),

@@ -6,6 +6,7 @@ it and hand the typed result to the timeline functions and the templates.
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -51,15 +52,16 @@ class Lookup:
 class VisitorService:
     """Holds one client per site, one shared budget per key, and the visitor cache."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, sites: Callable[[], list[SiteRef]] | None = None) -> None:
         self.settings = settings
         self.cache = VisitorCache(ttl=settings.visitor_cache_ttl)
         self.budgets = BudgetRegistry(limit=settings.upstream_budget_per_minute, window=60.0)
+        self._site_source = sites or (lambda: sites_from_settings(settings))
         self._clients: dict[tuple[str, str, str], PostMetricClient] = {}
         self._lock = threading.Lock()
 
     def sites(self) -> list[SiteRef]:
-        return sites_from_settings(self.settings)
+        return self._site_source()
 
     def site(self, slug: str | None) -> SiteRef:
         sites = self.sites()
@@ -90,8 +92,11 @@ class VisitorService:
             return client
 
     def lookup(self, visitor_id: str, *, site_slug: str | None = None, refresh: bool = False) -> Lookup:
-        """The visitor from the cache or from PostMetric; errors come back in the result."""
-        site = self.site(site_slug)
+        """The visitor from one site (the first when none is named), from the cache or from
+        PostMetric; errors come back in the result."""
+        return self.lookup_at(self.site(site_slug), visitor_id, refresh=refresh)
+
+    def lookup_at(self, site: SiteRef, visitor_id: str, *, refresh: bool = False) -> Lookup:
         client = self.client_for(site)
         try:
             outcome = self.cache.get_or_fetch(

@@ -68,6 +68,29 @@ class Agent(UserMixin, Base):
         self.session_token = secrets.token_hex(16)
 
 
+class Site(Base):
+    """A PostMetric website: its API's base URL and its key, encrypted at rest."""
+
+    __tablename__ = "sites"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    # Names the site in URLs (?site=) and in the audit trail; never changes.
+    slug: Mapped[str] = mapped_column(String(64), unique=True)
+    name: Mapped[str] = mapped_column(String(200))
+    base_url: Mapped[str] = mapped_column(String(500))
+    # Fernet token of the key (see dashboard.encryption); the key itself is never stored.
+    api_key_encrypted: Mapped[str] = mapped_column(Text)
+    api_key_last4: Mapped[str] = mapped_column(String(4))
+    # Defined by POSTMETRIC_API_URL/POSTMETRIC_API_KEY: set again at every start.
+    from_environment: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, onupdate=utcnow)
+
+    @property
+    def key_hint(self) -> str:
+        return f"…{self.api_key_last4}"
+
+
 class LookupEvent(Base):
     """One look-up (or refresh, or export) of a visitor by an agent: the audit trail."""
 

@@ -148,8 +148,8 @@ def render_visitor_view(state: ViewState):
         result = service().lookup(state.visitor_id, site_slug=state.site, refresh=refresh)
     except NoSiteConfigured:
         context["setup_error"] = (
-            "No PostMetric site is configured. An admin must set POSTMETRIC_API_URL and "
-            "POSTMETRIC_API_KEY on the server and restart it."
+            "No PostMetric site is configured. An admin must add one under Admin → Sites, or set "
+            "POSTMETRIC_API_URL and POSTMETRIC_API_KEY on the server and restart it."
         )
         status = 503
         if is_new_lookup:

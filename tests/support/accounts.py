@@ -5,7 +5,8 @@ import pytest
 from werkzeug.security import generate_password_hash
 
 from dashboard.extensions import db
-from dashboard.models import Agent
+from dashboard.models import Agent, Site
+from dashboard.sites import store_key
 from tests.conftest import AGENT_EMAIL, AGENT_PASSWORD, AuthActions, add_agent, csrf_token_from
 
 ADMIN_EMAIL = "admin@example.com"
@@ -31,6 +32,16 @@ def post(client, url: str, data: dict | None = None, **kwargs):
 def agent_id(app, email: str) -> int:
     with app.app_context():
         return db.session.query(Agent).filter_by(email=email).one().id
+
+
+def add_site(app, slug: str, name: str, base_url: str, api_key: str) -> None:
+    """Store a site as the admin pages do (key encrypted) and make look-ups see it."""
+    with app.app_context():
+        site = Site(slug=slug, name=name, base_url=base_url)
+        store_key(site, api_key, app.extensions["key_box"])
+        db.session.add(site)
+        db.session.commit()
+    app.extensions["site_directory"].invalidate()
 
 
 def make_admin(app, email: str = ADMIN_EMAIL, password: str = ADMIN_PASSWORD) -> int:

@@ -1,10 +1,13 @@
-"""The settings added for hardening; the security header and cookie helpers."""
+"""The settings added for hardening and sites; the security helpers; the key box; the
+site list cache."""
 from __future__ import annotations
 
 import pytest
+from cryptography.fernet import Fernet
 
 from dashboard import limiter_storage_uri
 from dashboard.config import ConfigError, Settings
+from dashboard.encryption import KeyBox, UnreadableSecret, derived_key
 from dashboard.security import content_security_policy, secure_cookie
 
 BASE = {"SECRET_KEY": "s" * 32}
@@ -13,20 +16,24 @@ BASE = {"SECRET_KEY": "s" * 32}
 def test_defaults():
     settings = Settings.from_env(BASE)
     assert settings.frame_ancestors == "'none'"
+    assert settings.encryption_key is None
     assert settings.login_limit_per_account == "5 per 15 minutes"
     assert settings.set_password_link_hours == 48
 
 
 def test_reads_the_new_variables():
+    key = Fernet.generate_key().decode()
     settings = Settings.from_env(
         {
             **BASE,
+            "DASHBOARD_ENCRYPTION_KEY": key,
             "FRAME_ANCESTORS": "'self'  https://intranet.example.com",
             "LOGIN_LIMIT_PER_ACCOUNT": "3 per 10 minutes",
             "LOGIN_LIMIT_PER_ADDRESS": "50/hour",
             "SET_PASSWORD_LINK_HOURS": "24",
         }
     )
+    assert settings.encryption_key == key and key not in repr(settings)
     assert settings.frame_ancestors == "'self' https://intranet.example.com"
     assert (settings.login_limit_per_account, settings.login_limit_per_address) == ("3 per 10 minutes", "50/hour")
     assert settings.set_password_link_hours == 24
@@ -35,6 +42,7 @@ def test_reads_the_new_variables():
 @pytest.mark.parametrize(
     "env,message",
     [
+        ({"DASHBOARD_ENCRYPTION_KEY": "not a fernet key"}, "DASHBOARD_ENCRYPTION_KEY must be a Fernet key"),
         ({"FRAME_ANCESTORS": "'none'; script-src *"}, "FRAME_ANCESTORS must be"),
         ({"FRAME_ANCESTORS": "https://a.example\nX-Injected: 1"}, "FRAME_ANCESTORS must be"),
         ({"LOGIN_LIMIT_PER_ACCOUNT": "lots"}, "LOGIN_LIMIT_PER_ACCOUNT must be a rate"),
@@ -50,8 +58,60 @@ def test_limits_are_kept_in_redis_when_it_is_configured():
     assert limiter_storage_uri(Settings.from_env({**BASE, "REDIS_URL": "redis://cache:6379/1"})) == "redis://cache:6379/1"
 
 
+def test_key_box_round_trip_and_refusal():
+    box = KeyBox([derived_key("one secret key 0123456789")])
+    token = box.encrypt("pm_secret")
+    assert "pm_secret" not in token and box.decrypt(token) == "pm_secret"
+    other = KeyBox([derived_key("another secret 0123456789")])
+    with pytest.raises(UnreadableSecret):
+        other.decrypt(token)
+    with pytest.raises(UnreadableSecret):
+        box.decrypt(token[:-4] + "AAAA")  # altered
+
+
+def test_a_dedicated_key_takes_over_and_old_tokens_stay_readable():
+    settings = Settings.from_env(BASE)
+    old_token = KeyBox.from_settings(settings).encrypt("pm_old")
+    dedicated = Fernet.generate_key().decode()
+    box = KeyBox.from_settings(settings.with_changes(encryption_key=dedicated))
+    assert box.decrypt(old_token) == "pm_old" and not box.is_current(old_token)
+    rotated = box.rotate(old_token)
+    assert box.is_current(rotated) and Fernet(dedicated).decrypt(rotated.encode()) == b"pm_old"
+    assert box.is_current(box.encrypt("pm_new"))
+
+
 def test_csp_and_cookie_helpers():
     policy = content_security_policy("'none'")
     assert "script-src 'self'" in policy and "unsafe" not in policy and policy.endswith("frame-ancestors 'none'")
     assert secure_cookie("session=x; HttpOnly; Path=/") == "session=x; HttpOnly; Path=/; Secure"
     assert secure_cookie("session=x; Secure; HttpOnly") == "session=x; Secure; HttpOnly"
+
+
+def test_the_site_list_is_read_at_most_every_few_seconds(tmp_path):
+    from dashboard.db import make_engine, migrate
+    from dashboard.models import Site
+    from dashboard.sites import SiteDirectory, store_key
+    from sqlalchemy.orm import sessionmaker
+
+    engine = make_engine(f"sqlite:///{tmp_path / 'sites.sqlite3'}")
+    migrate(engine)
+    factory = sessionmaker(engine)
+    box = KeyBox([derived_key("a secret key 0123456789")])
+    now = [0.0]
+    directory = SiteDirectory(factory, box, ttl=5.0, clock=lambda: now[0])
+    assert directory.sites() == []
+
+    with factory() as session:
+        site = Site(slug="shop", name="Shop", base_url="https://shop.example.com")
+        store_key(site, "pm_" + "1" * 64, box)
+        session.add(site)
+        session.commit()
+    assert directory.sites() == []  # cached
+    now[0] = 5.0
+    assert [s.slug for s in directory.sites()] == ["shop"]  # read again after the ttl
+    with factory() as session:
+        session.query(Site).delete()
+        session.commit()
+    directory.invalidate()  # an admin's change in this process: seen at once
+    assert directory.sites() == []
+    engine.dispose()
