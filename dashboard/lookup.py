@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -47,6 +48,38 @@ class Lookup:
         if self.stale:
             return "stale"
         return "unknown" if self.visitor.is_unknown else "ok"
+
+    @property
+    def knows_visitor(self) -> bool:
+        return self.visitor is not None and not self.visitor.is_unknown
+
+
+@dataclass(frozen=True)
+class SiteSearch:
+    """One visitor asked of every site at once: one ``Lookup`` per site, in site order."""
+
+    lookups: tuple[Lookup, ...]
+
+    @property
+    def found(self) -> list[Lookup]:
+        """The sites that know the visitor."""
+        return [lookup for lookup in self.lookups if lookup.knows_visitor]
+
+    @property
+    def failed(self) -> list[Lookup]:
+        """The sites that could not be asked."""
+        return [lookup for lookup in self.lookups if lookup.visitor is None]
+
+    @property
+    def shown(self) -> Lookup:
+        """What the view shows: the first site that knows the visitor; else an answer that
+        says nobody does; else (every site failed) the first failure."""
+        answered = [lookup for lookup in self.lookups if lookup.visitor is not None]
+        return (self.found or answered or list(self.lookups))[0]
+
+    @property
+    def others_found(self) -> list[Lookup]:
+        return self.found[1:]
 
 
 class VisitorService:
@@ -95,6 +128,17 @@ class VisitorService:
         """The visitor from one site (the first when none is named), from the cache or from
         PostMetric; errors come back in the result."""
         return self.lookup_at(self.site(site_slug), visitor_id, refresh=refresh)
+
+    def search(self, visitor_id: str, *, refresh: bool = False) -> SiteSearch:
+        """Ask every site at once (each through the cache); waits as long as the slowest."""
+        sites = self.sites()
+        if not sites:
+            raise NoSiteConfigured()
+        if len(sites) == 1:
+            return SiteSearch((self.lookup_at(sites[0], visitor_id, refresh=refresh),))
+        with ThreadPoolExecutor(max_workers=len(sites), thread_name_prefix="site-search") as pool:
+            lookups = pool.map(lambda site: self.lookup_at(site, visitor_id, refresh=refresh), sites)
+            return SiteSearch(tuple(lookups))
 
     def lookup_at(self, site: SiteRef, visitor_id: str, *, refresh: bool = False) -> Lookup:
         client = self.client_for(site)

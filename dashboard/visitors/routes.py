@@ -9,7 +9,7 @@ from flask_login import current_user
 from sqlalchemy import func, select
 
 from dashboard.extensions import db
-from dashboard.lookup import Lookup, NoSiteConfigured, UnknownSite, VisitorService
+from dashboard.lookup import Lookup, NoSiteConfigured, SiteSearch, UnknownSite, VisitorService
 from dashboard.models import LookupEvent
 from dashboard.rendering import render_page, wants_fragment
 from dashboard.timeline import (
@@ -128,24 +128,41 @@ def record_lookup(state: ViewState, result: Lookup | None, outcome: str, action:
         current_app.logger.exception("could not record a look-up")
 
 
+def find_visitor(state: ViewState, refresh: bool) -> tuple[ViewState, SiteSearch]:
+    """The named site's answer, or every site's when the URL names none.
+
+    Returns the state of the view to show: when the visitor was found by asking every
+    site, it names the site that knows them, so that the URL does too.
+    """
+    if state.site:
+        return state, SiteSearch((service().lookup(state.visitor_id, site_slug=state.site, refresh=refresh),))
+    search = service().search(state.visitor_id, refresh=refresh)
+    if len(search.lookups) > 1 and search.found:
+        state = state.with_changes(site=search.shown.site.slug)
+    return state, search
+
+
 def render_visitor_view(state: ViewState):
     """Fetch (or reuse) the visitor and render the view or the block htmx asked for."""
     refresh = request.args.get("refresh") == "1"
+    action = "refresh" if refresh else "lookup"
     settings = current_app.extensions["settings"]
     now = datetime.now(timezone.utc)
     target = request.htmx.target if wants_fragment() else None
     # Narrowing, paging and sorting re-use what the page already fetched.
     is_new_lookup = target in (None, "main")
+    requested = state
     context: dict[str, object] = {
         "state": state,
         "now": now,
         "search_value": state.visitor_id,
         "setup_error": None,
         "result": None,
+        "canonical_url": None,
     }
     status = 200
     try:
-        result = service().lookup(state.visitor_id, site_slug=state.site, refresh=refresh)
+        state, search = find_visitor(state, refresh)
     except NoSiteConfigured:
         context["setup_error"] = (
             "No PostMetric site is configured. An admin must add one under Admin → Sites, or set "
@@ -153,17 +170,30 @@ def render_visitor_view(state: ViewState):
         )
         status = 503
         if is_new_lookup:
-            record_lookup(state, None, "no_site", "lookup")
+            record_lookup(state, None, "no_site", action)
     except UnknownSite:
         context["setup_error"] = (
             f"There is no PostMetric site called “{state.site}”. Open the view without the site "
-            "parameter to use the default site."
+            "parameter to ask every site."
         )
         status = 404
     else:
-        context["result"] = result
+        result = search.shown
+        context.update(
+            state=state,
+            result=result,
+            searched_sites=len(search.lookups),
+            others_found=search.others_found,
+            failed_sites=[lookup for lookup in search.failed if lookup is not result],
+        )
+        if state != requested:
+            context["canonical_url"] = state.url()
         if is_new_lookup:
-            record_lookup(state, result, result.outcome, "refresh" if refresh else "lookup")
+            if result.knows_visitor or len(search.lookups) == 1:
+                record_lookup(state, result, result.outcome, action)
+            else:  # nobody knows the visitor: the row names every site that was asked
+                asked = state.with_changes(site=",".join(lookup.site.slug for lookup in search.lookups))
+                record_lookup(asked, None, result.outcome, action)
         if result.visitor is None:
             status = result.error.status_code if result.error else 502
         else:

@@ -257,7 +257,7 @@ def test_an_unexpected_error_shows_no_trace(logged_in, app, monkeypatch):
     def broken(*args, **kwargs):
         raise RuntimeError("secret internals: pm_0123456789abcdef at /srv/dashboard/lookup.py line 42")
 
-    monkeypatch.setattr(service, "lookup", broken)
+    monkeypatch.setattr(service, "search", broken)
     for headers in ({}, {"HX-Request": "true", "HX-Target": "main"}):
         response = logged_in.get("/visitors/visitor_123", headers=headers)
         body = text(response)

@@ -1,5 +1,5 @@
 """The settings added for hardening and sites; the security helpers; the key box; the
-site list cache."""
+site list cache; the multi-site search's choice of what to show."""
 from __future__ import annotations
 
 import pytest
@@ -115,3 +115,27 @@ def test_the_site_list_is_read_at_most_every_few_seconds(tmp_path):
     directory.invalidate()  # an admin's change in this process: seen at once
     assert directory.sites() == []
     engine.dispose()
+
+
+def lookup(slug: str, *, known: bool | None):
+    """A Lookup: known True/False for an answer, None for a failure."""
+    from dashboard.lookup import Lookup
+    from dashboard.postmetric.errors import ServerError
+    from dashboard.postmetric.models import Visitor
+    from dashboard.sites import SiteRef
+
+    site = SiteRef(slug, slug.title(), f"https://{slug}.example.com", "pm_x")
+    if known is None:
+        return Lookup(site, None, None, False, False, ServerError())
+    visitor = Visitor.model_validate({"visitorId": "v", "sessionCount": int(known), "pageViewCount": 0, "sessions": [], "pageViews": []})
+    return Lookup(site, visitor, None, False, False, None)
+
+
+def test_what_a_search_of_every_site_shows():
+    from dashboard.lookup import SiteSearch
+
+    a_fails, b_unknown, c_knows, d_knows = lookup("a", known=None), lookup("b", known=False), lookup("c", known=True), lookup("d", known=True)
+    search = SiteSearch((a_fails, b_unknown, c_knows, d_knows))
+    assert search.shown is c_knows and search.others_found == [d_knows] and search.failed == [a_fails]
+    assert SiteSearch((a_fails, b_unknown)).shown is b_unknown
+    assert SiteSearch((a_fails, lookup("e", known=None))).shown is a_fails
