@@ -1,4 +1,4 @@
-"""The ``dashboard`` command: demo, serve, create-agent, fake-api."""
+"""The ``dashboard`` command: demo, serve, create-agent, prune-audit, fake-api."""
 from __future__ import annotations
 
 import os
@@ -88,6 +88,25 @@ def create_agent(email: str, admin: bool, password_stdin: bool) -> None:
     engine = prepare_database(settings)
     save_agent(engine, email, password, admin=admin)
     click.echo(f"Created {'admin' if admin else 'agent'} {email.lower()}.")
+
+
+@main.command("prune-audit")
+@click.option("--days", type=click.IntRange(min=1), default=None, help="Keep this many days of audit events (default: AUDIT_RETENTION_DAYS, 90).")
+@click.option("--dry-run", is_flag=True, help="Only count what would be deleted.")
+def prune_audit(days: int | None, dry_run: bool) -> None:
+    """Delete audit events older than the retention period (run it daily, e.g. from cron)."""
+    from dashboard.audit import prune, retention_cutoff
+
+    settings = load_settings()
+    days = days or settings.audit_retention_days
+    cutoff = retention_cutoff(days)
+    engine = prepare_database(settings)
+    try:
+        count = prune(engine, older_than=cutoff, dry_run=dry_run)
+    finally:
+        engine.dispose()
+    verb = "Would delete" if dry_run else "Deleted"
+    click.echo(f"{verb} {count} audit event{'' if count == 1 else 's'} older than {days} days (before {cutoff:%Y-%m-%d %H:%M} UTC).")
 
 
 @main.command("fake-api")

@@ -126,6 +126,7 @@ class Settings:
     instance_path: Path = DEFAULT_INSTANCE_PATH
     # Encrypts the sites' API keys at rest; None: a key derived from secret_key.
     encryption_key: str | None = field(default=None, repr=False)
+    audit_retention_days: int = 90
     frame_ancestors: str = "'none'"
     login_limit_per_account: str = "5 per 15 minutes"
     login_limit_per_address: str = "30 per 15 minutes"
@@ -188,6 +189,7 @@ class Settings:
             session_cookie_secure=_flag(env, "SESSION_COOKIE_SECURE", False),
             instance_path=instance_path,
             encryption_key=_encryption_key(env),
+            audit_retention_days=int(_number(env, "AUDIT_RETENTION_DAYS", 90, minimum=1)),
             frame_ancestors=_frame_ancestors(env),
             login_limit_per_account=_rate_limit(env, "LOGIN_LIMIT_PER_ACCOUNT", "5 per 15 minutes"),
             login_limit_per_address=_rate_limit(env, "LOGIN_LIMIT_PER_ADDRESS", "30 per 15 minutes"),

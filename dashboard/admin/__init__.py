@@ -1,4 +1,4 @@
-"""Admin pages: agents and PostMetric sites. Admins only.
+"""Admin pages: agents, PostMetric sites and the audit trail. Admins only.
 
 Every route of this blueprint is behind ``require_admin``: an agent gets 403 on every
 page and every POST, whatever route is added later.
@@ -22,6 +22,6 @@ def index():
     return redirect(url_for("admin.list_agents"))
 
 
-from dashboard.admin import agents, sites  # noqa: E402,F401  (they add their routes to bp)
+from dashboard.admin import agents, audit, sites  # noqa: E402,F401  (they add their routes to bp)
 
 __all__ = ["bp"]

@@ -8,6 +8,7 @@ from flask import Blueprint, current_app, redirect, request
 from flask_login import current_user
 from sqlalchemy import func, select
 
+from dashboard import audit
 from dashboard.extensions import db
 from dashboard.lookup import Lookup, NoSiteConfigured, SiteSearch, UnknownSite, VisitorService
 from dashboard.models import LookupEvent
@@ -112,19 +113,16 @@ class SessionRow:
 def record_lookup(state: ViewState, result: Lookup | None, outcome: str, action: str) -> None:
     """One audit row per look-up; a failure to write never breaks the look-up itself."""
     try:
-        db.session.add(
-            LookupEvent(
-                agent_id=current_user.id,
-                site=result.site.slug if result else (state.site or ""),
-                visitor_id=state.visitor_id,
-                action=action,
-                outcome=outcome[:40],
-                ticket=(state.ticket or None) and state.ticket[:200],
-            )
+        audit.record_event(
+            db.engine,
+            agent_id=current_user.id,
+            site=result.site.slug if result else (state.site or ""),
+            visitor_id=state.visitor_id,
+            action=action,
+            outcome=outcome,
+            ticket=state.ticket,
         )
-        db.session.commit()
     except Exception:  # the audit write must not take the page down with it
-        db.session.rollback()
         current_app.logger.exception("could not record a look-up")
 
 

@@ -75,8 +75,8 @@ def request_as(client, method: str, url: str):
 
 
 def test_the_admin_area_has_routes_to_check():
-    assert len(ADMIN_ROUTES) >= 7
-    assert ("/admin/agents", "POST") in ADMIN_ROUTES and ("/admin/agents/<int:agent_id>/role", "POST") in ADMIN_ROUTES
+    assert len(ADMIN_ROUTES) >= 12
+    assert ("/admin/agents", "POST") in ADMIN_ROUTES and ("/admin/audit", "GET") in ADMIN_ROUTES
 
 
 @pytest.mark.parametrize("rule,method", ADMIN_ROUTES)

@@ -1,4 +1,4 @@
-"""The settings added for hardening and sites; the security helpers; the key box; the
+"""The settings added for admins, sites, the audit trail and hardening; the key box; the
 site list cache; the multi-site search's choice of what to show."""
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ BASE = {"SECRET_KEY": "s" * 32}
 
 def test_defaults():
     settings = Settings.from_env(BASE)
+    assert settings.audit_retention_days == 90
     assert settings.frame_ancestors == "'none'"
     assert settings.encryption_key is None
     assert settings.login_limit_per_account == "5 per 15 minutes"
@@ -27,6 +28,7 @@ def test_reads_the_new_variables():
         {
             **BASE,
             "DASHBOARD_ENCRYPTION_KEY": key,
+            "AUDIT_RETENTION_DAYS": "30",
             "FRAME_ANCESTORS": "'self'  https://intranet.example.com",
             "LOGIN_LIMIT_PER_ACCOUNT": "3 per 10 minutes",
             "LOGIN_LIMIT_PER_ADDRESS": "50/hour",
@@ -34,6 +36,7 @@ def test_reads_the_new_variables():
         }
     )
     assert settings.encryption_key == key and key not in repr(settings)
+    assert settings.audit_retention_days == 30
     assert settings.frame_ancestors == "'self' https://intranet.example.com"
     assert (settings.login_limit_per_account, settings.login_limit_per_address) == ("3 per 10 minutes", "50/hour")
     assert settings.set_password_link_hours == 24
@@ -43,6 +46,8 @@ def test_reads_the_new_variables():
     "env,message",
     [
         ({"DASHBOARD_ENCRYPTION_KEY": "not a fernet key"}, "DASHBOARD_ENCRYPTION_KEY must be a Fernet key"),
+        ({"AUDIT_RETENTION_DAYS": "0"}, "AUDIT_RETENTION_DAYS must be at least 1"),
+        ({"AUDIT_RETENTION_DAYS": "forever"}, "AUDIT_RETENTION_DAYS must be a number"),
         ({"FRAME_ANCESTORS": "'none'; script-src *"}, "FRAME_ANCESTORS must be"),
         ({"FRAME_ANCESTORS": "https://a.example\nX-Injected: 1"}, "FRAME_ANCESTORS must be"),
         ({"LOGIN_LIMIT_PER_ACCOUNT": "lots"}, "LOGIN_LIMIT_PER_ACCOUNT must be a rate"),
