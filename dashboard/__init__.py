@@ -14,6 +14,12 @@ from flask import Flask, jsonify
 from dashboard.config import PROJECT_ROOT, Settings
 
 
+def limiter_storage_uri(settings: Settings) -> str:
+    """Where login throttling counts attempts: Redis when REDIS_URL is set (shared by every
+    worker), else this process's memory."""
+    return settings.redis_url or "memory://"
+
+
 def create_app(settings: Settings | None = None, *, run_migrations: bool = True) -> Flask:
     """Build the app from ``settings`` (default: the environment, a .env file included)."""
     if settings is None:
@@ -39,13 +45,19 @@ def create_app(settings: Settings | None = None, *, run_migrations: bool = True)
         REMEMBER_COOKIE_SECURE=settings.session_cookie_secure,
         REMEMBER_COOKIE_DURATION=timedelta(days=14),
         WTF_CSRF_TIME_LIMIT=None,  # tied to the session instead; a long shift must not expire the form
+        # Referrer-Policy: no-referrer means browsers send no Referer (and "Origin: null")
+        # with a form POST, so Flask-WTF's https Referer check would refuse every form.
+        # The session-bound token and SameSite=Lax cookies are the protection.
+        WTF_CSRF_SSL_STRICT=False,
         SEND_FILE_MAX_AGE_DEFAULT=timedelta(hours=1),
+        RATELIMIT_STORAGE_URI=limiter_storage_uri(settings),
+        RATELIMIT_HEADERS_ENABLED=False,
     )
     app.extensions["settings"] = settings
     if not logging.getLogger("dashboard").handlers and not settings.testing:
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 
-    from dashboard.extensions import csrf, db, htmx, login_manager
+    from dashboard.extensions import csrf, db, htmx, limiter, login_manager
 
     db.init_app(app, settings.database_url)
     if run_migrations:
@@ -55,17 +67,26 @@ def create_app(settings: Settings | None = None, *, run_migrations: bool = True)
     csrf.init_app(app)
     htmx.init_app(app)
     login_manager.init_app(app)
+    limiter.init_app(app)
 
-    from dashboard import account, auth, errors, rendering, visitors
+    from dashboard import account, admin, auth, errors, rendering, security, visitors
+    from dashboard.encryption import KeyBox
     from dashboard.lookup import VisitorService
+    from dashboard.sites import SiteDirectory, sync_environment_site
 
-    app.extensions["visitor_service"] = VisitorService(settings)
+    key_box = KeyBox.from_settings(settings)
+    sync_environment_site(app.extensions["db_sessionmaker"], settings, key_box)
+    app.extensions["key_box"] = key_box
+    app.extensions["site_directory"] = directory = SiteDirectory(app.extensions["db_sessionmaker"], key_box)
+    app.extensions["visitor_service"] = VisitorService(settings, sites=directory.sites)
     rendering.init_app(app)
+    security.init_app(app, settings)
     auth.init_app(app)
     errors.init_app(app)
     app.register_blueprint(auth.bp)
     app.register_blueprint(visitors.bp)
     app.register_blueprint(account.bp)
+    app.register_blueprint(admin.bp)
 
     @app.get("/healthz")
     def healthz():

@@ -1,4 +1,4 @@
-"""The ``dashboard`` command: demo, serve, create-agent, fake-api."""
+"""The ``dashboard`` command: demo, serve, create-agent, prune-audit, fake-api."""
 from __future__ import annotations
 
 import os
@@ -10,8 +10,9 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from dashboard.config import ConfigError, Settings
+from dashboard.passwords import MIN_PASSWORD_LENGTH, password_problem
 
-MIN_PASSWORD_LENGTH = 12
+__all__ = ["MIN_PASSWORD_LENGTH", "main"]
 DEMO_EMAIL = "demo@example.com"
 
 
@@ -60,8 +61,9 @@ def save_agent(engine, email: str, password: str, *, admin: bool, update: bool =
 
 
 def check_password_rules(password: str) -> None:
-    if len(password) < MIN_PASSWORD_LENGTH:
-        raise click.ClickException(f"The password must be at least {MIN_PASSWORD_LENGTH} characters long.")
+    problem = password_problem(password)
+    if problem:
+        raise click.ClickException(problem)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -86,6 +88,25 @@ def create_agent(email: str, admin: bool, password_stdin: bool) -> None:
     engine = prepare_database(settings)
     save_agent(engine, email, password, admin=admin)
     click.echo(f"Created {'admin' if admin else 'agent'} {email.lower()}.")
+
+
+@main.command("prune-audit")
+@click.option("--days", type=click.IntRange(min=1), default=None, help="Keep this many days of audit events (default: AUDIT_RETENTION_DAYS, 90).")
+@click.option("--dry-run", is_flag=True, help="Only count what would be deleted.")
+def prune_audit(days: int | None, dry_run: bool) -> None:
+    """Delete audit events older than the retention period (run it daily, e.g. from cron)."""
+    from dashboard.audit import prune, retention_cutoff
+
+    settings = load_settings()
+    days = days or settings.audit_retention_days
+    cutoff = retention_cutoff(days)
+    engine = prepare_database(settings)
+    try:
+        count = prune(engine, older_than=cutoff, dry_run=dry_run)
+    finally:
+        engine.dispose()
+    verb = "Would delete" if dry_run else "Deleted"
+    click.echo(f"{verb} {count} audit event{'' if count == 1 else 's'} older than {days} days (before {cutoff:%Y-%m-%d %H:%M} UTC).")
 
 
 @main.command("fake-api")

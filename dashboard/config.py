@@ -7,6 +7,7 @@ that says what to set.
 from __future__ import annotations
 
 import os
+import re
 import secrets
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -45,6 +46,57 @@ def _flag(env: Mapping[str, str], name: str, default: bool) -> bool:
     raise ConfigError(f"{name} must be true or false, not {raw!r}.")
 
 
+def _rate_limit(env: Mapping[str, str], name: str, default: str) -> str:
+    """A Flask-Limiter rate such as "5 per 15 minutes" (several separated by ";")."""
+    raw = env.get(name, "").strip()
+    if not raw:
+        return default
+    from limits import parse_many
+
+    try:
+        parse_many(raw)
+    except ValueError:
+        raise ConfigError(f"{name} must be a rate such as '5 per 15 minutes', not {raw!r}.") from None
+    return raw
+
+
+# One CSP source: a quoted keyword, a scheme ("https:") or a host with optional scheme,
+# port and path. Nothing that could end the directive or the header.
+_CSP_SOURCE = re.compile(
+    r"'(?:self|none)'|[a-z][a-z0-9+.-]*:|(?:[a-z][a-z0-9+.-]*://)?(?:\*\.)?[A-Za-z0-9.-]+(?::(?:\d+|\*))?(?:/[A-Za-z0-9._~/%-]*)?"
+)
+
+
+def _frame_ancestors(env: Mapping[str, str]) -> str:
+    raw = env.get("FRAME_ANCESTORS", "").strip()
+    if not raw:
+        return "'none'"
+    sources = [source for source in raw.split(" ") if source]  # split on spaces only: a tab or newline is refused
+    valid = all(_CSP_SOURCE.fullmatch(source) for source in sources)
+    if not valid or ("'none'" in sources and len(sources) > 1):
+        raise ConfigError(
+            f"FRAME_ANCESTORS must be a Content-Security-Policy source list such as 'none', 'self' or "
+            f"https://intranet.example.com, not {raw!r}."
+        )
+    return " ".join(sources)
+
+
+def _encryption_key(env: Mapping[str, str]) -> str | None:
+    raw = env.get("DASHBOARD_ENCRYPTION_KEY", "").strip()
+    if not raw:
+        return None
+    from cryptography.fernet import Fernet
+
+    try:
+        Fernet(raw)
+    except (ValueError, TypeError):
+        raise ConfigError(
+            "DASHBOARD_ENCRYPTION_KEY must be a Fernet key (32 bytes, URL-safe base64), for example the output of: "
+            "python -c 'from cryptography.fernet import Fernet; print(Fernet.generate_key().decode())'."
+        ) from None
+    return raw
+
+
 def validate_base_url(url: str, *, name: str = "POSTMETRIC_API_URL") -> str:
     """Return the URL without a trailing slash, or raise ConfigError for a non-http(s) URL."""
     parts = urlsplit(url.strip())
@@ -75,6 +127,13 @@ class Settings:
     live_refresh_seconds: float = 15.0
     session_cookie_secure: bool = False
     instance_path: Path = DEFAULT_INSTANCE_PATH
+    # Encrypts the sites' API keys at rest; None: a key derived from secret_key.
+    encryption_key: str | None = field(default=None, repr=False)
+    audit_retention_days: int = 90
+    frame_ancestors: str = "'none'"
+    login_limit_per_account: str = "5 per 15 minutes"
+    login_limit_per_address: str = "30 per 15 minutes"
+    set_password_link_hours: float = 48.0
 
     def __repr__(self) -> str:  # never print the secrets
         return f"Settings(mode={self.mode!r}, database_url={self.database_url!r}, postmetric_api_url={self.postmetric_api_url!r})"
@@ -134,4 +193,10 @@ class Settings:
             upstream_budget_per_minute=int(_number(env, "POSTMETRIC_BUDGET_PER_MINUTE", 100, minimum=1)),
             session_cookie_secure=_flag(env, "SESSION_COOKIE_SECURE", False),
             instance_path=instance_path,
+            encryption_key=_encryption_key(env),
+            audit_retention_days=int(_number(env, "AUDIT_RETENTION_DAYS", 90, minimum=1)),
+            frame_ancestors=_frame_ancestors(env),
+            login_limit_per_account=_rate_limit(env, "LOGIN_LIMIT_PER_ACCOUNT", "5 per 15 minutes"),
+            login_limit_per_address=_rate_limit(env, "LOGIN_LIMIT_PER_ADDRESS", "30 per 15 minutes"),
+            set_password_link_hours=_number(env, "SET_PASSWORD_LINK_HOURS", 48.0, minimum=0.1),
         )

@@ -7,7 +7,8 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Hashable, Iterator
+from collections.abc import Callable, Hashable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
@@ -50,6 +51,38 @@ class Lookup:
             return "stale"
         return "unknown" if self.visitor.is_unknown else "ok"
 
+    @property
+    def knows_visitor(self) -> bool:
+        return self.visitor is not None and not self.visitor.is_unknown
+
+
+@dataclass(frozen=True)
+class SiteSearch:
+    """One visitor asked of every site at once: one ``Lookup`` per site, in site order."""
+
+    lookups: tuple[Lookup, ...]
+
+    @property
+    def found(self) -> list[Lookup]:
+        """The sites that know the visitor."""
+        return [lookup for lookup in self.lookups if lookup.knows_visitor]
+
+    @property
+    def failed(self) -> list[Lookup]:
+        """The sites that could not be asked."""
+        return [lookup for lookup in self.lookups if lookup.visitor is None]
+
+    @property
+    def shown(self) -> Lookup:
+        """What the view shows: the first site that knows the visitor; else an answer that
+        says nobody does; else (every site failed) the first failure."""
+        answered = [lookup for lookup in self.lookups if lookup.visitor is not None]
+        return (self.found or answered or list(self.lookups))[0]
+
+    @property
+    def others_found(self) -> list[Lookup]:
+        return self.found[1:]
+
 
 @dataclass(frozen=True)
 class Progress:
@@ -72,7 +105,8 @@ class ProgressBoard:
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._watching: dict[Hashable, Hashable] = {}
+        # watcher -> the fetches it waits for (several when every site is asked at once)
+        self._watching: dict[Hashable, list[Hashable]] = {}
         self._retries: dict[Hashable, Progress] = {}
 
     @contextmanager
@@ -81,13 +115,16 @@ class ProgressBoard:
             yield
             return
         with self._lock:
-            self._watching[watcher] = key
+            self._watching.setdefault(watcher, []).append(key)
         try:
             yield
         finally:
             with self._lock:
-                if self._watching.get(watcher) == key:
-                    del self._watching[watcher]
+                keys = self._watching.get(watcher, [])
+                if key in keys:
+                    keys.remove(key)
+                if not keys:
+                    self._watching.pop(watcher, None)
 
     def retrying(self, key: Hashable, notice: RetryNotice) -> None:
         with self._lock:
@@ -99,14 +136,16 @@ class ProgressBoard:
 
     def for_watcher(self, watcher: Hashable) -> Progress | None:
         with self._lock:
-            key = self._watching.get(watcher)
-            return self._retries.get(key) if key is not None else None
+            for key in self._watching.get(watcher, ()):
+                if key in self._retries:
+                    return self._retries[key]
+            return None
 
 
 class VisitorService:
     """Holds one client per site, one shared budget per key, and the visitor cache."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, sites: Callable[[], list[SiteRef]] | None = None) -> None:
         self.settings = settings
         self.cache = VisitorCache(
             ttl=settings.visitor_cache_ttl,
@@ -114,12 +153,13 @@ class VisitorService:
             max_bytes=settings.visitor_cache_max_bytes,
         )
         self.budgets = BudgetRegistry(limit=settings.upstream_budget_per_minute, window=60.0)
+        self._site_source = sites or (lambda: sites_from_settings(settings))
         self._clients: dict[tuple[str, str, str], PostMetricClient] = {}
         self._lock = threading.Lock()
         self.progress = ProgressBoard()
 
     def sites(self) -> list[SiteRef]:
-        return sites_from_settings(self.settings)
+        return self._site_source()
 
     def site(self, slug: str | None) -> SiteRef:
         sites = self.sites()
@@ -157,12 +197,28 @@ class VisitorService:
         refresh: bool = False,
         watcher: Hashable | None = None,
     ) -> Lookup:
-        """The visitor from the cache or from PostMetric; errors come back in the result.
+        """The visitor from one site (the first when none is named), from the cache or from
+        PostMetric; errors come back in the result.
 
-        ``watcher`` (an agent) can ask ``progress.for_watcher`` meanwhile whether the
-        fetch it waits for is being retried.
+        ``watcher`` (an agent) can ask ``progress.for_watcher`` meanwhile whether a fetch
+        it waits for is being retried.
         """
-        site = self.site(site_slug)
+        return self.lookup_at(self.site(site_slug), visitor_id, refresh=refresh, watcher=watcher)
+
+    def search(self, visitor_id: str, *, refresh: bool = False, watcher: Hashable | None = None) -> SiteSearch:
+        """Ask every site at once (each through the cache); waits as long as the slowest."""
+        sites = self.sites()
+        if not sites:
+            raise NoSiteConfigured()
+        if len(sites) == 1:
+            return SiteSearch((self.lookup_at(sites[0], visitor_id, refresh=refresh, watcher=watcher),))
+        with ThreadPoolExecutor(max_workers=len(sites), thread_name_prefix="site-search") as pool:
+            lookups = pool.map(lambda site: self.lookup_at(site, visitor_id, refresh=refresh, watcher=watcher), sites)
+            return SiteSearch(tuple(lookups))
+
+    def lookup_at(
+        self, site: SiteRef, visitor_id: str, *, refresh: bool = False, watcher: Hashable | None = None
+    ) -> Lookup:
         client = self.client_for(site)
         key = (site.slug, visitor_id)
 

@@ -9,6 +9,8 @@ from sqlalchemy import Boolean, DateTime, ForeignKey, Index, Integer, String, Te
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 from werkzeug.security import check_password_hash, generate_password_hash
 
+from dashboard.passwords import password_problem
+
 
 def utcnow() -> datetime:
     return datetime.now(timezone.utc)
@@ -44,8 +46,16 @@ class Agent(UserMixin, Base):
         return email.strip().lower()
 
     def set_password(self, password: str) -> None:
+        """Store a new password; every open session of this agent ends."""
+        problem = password_problem(password)
+        if problem:
+            raise ValueError(problem)
         self.password_hash = generate_password_hash(password)
         self.session_token = secrets.token_hex(16)
+
+    def set_unusable_password(self) -> None:
+        """A random password nobody knows: the agent can only log in after a set-password link."""
+        self.set_password(secrets.token_urlsafe(32))
 
     def check_password(self, password: str) -> bool:
         return check_password_hash(self.password_hash, password)
@@ -59,6 +69,29 @@ class Agent(UserMixin, Base):
 
     def end_sessions(self) -> None:
         self.session_token = secrets.token_hex(16)
+
+
+class Site(Base):
+    """A PostMetric website: its API's base URL and its key, encrypted at rest."""
+
+    __tablename__ = "sites"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    # Names the site in URLs (?site=) and in the audit trail; never changes.
+    slug: Mapped[str] = mapped_column(String(64), unique=True)
+    name: Mapped[str] = mapped_column(String(200))
+    base_url: Mapped[str] = mapped_column(String(500))
+    # Fernet token of the key (see dashboard.encryption); the key itself is never stored.
+    api_key_encrypted: Mapped[str] = mapped_column(Text)
+    api_key_last4: Mapped[str] = mapped_column(String(4))
+    # Defined by POSTMETRIC_API_URL/POSTMETRIC_API_KEY: set again at every start.
+    from_environment: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, onupdate=utcnow)
+
+    @property
+    def key_hint(self) -> str:
+        return f"…{self.api_key_last4}"
 
 
 class LookupEvent(Base):

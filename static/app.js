@@ -94,6 +94,18 @@
     syncView();
   });
 
+  // A view found by asking every site names that site in the address bar. htmx swaps get
+  // it from HX-Push-Url; a page opened directly says it here (the server asked no redirect,
+  // so the look-up is not made twice).
+  function nameTheSite() {
+    var view = document.querySelector("#visitor-view[data-canonical-url]");
+    var url = view && view.getAttribute("data-canonical-url");
+    if (url && url !== window.location.pathname + window.location.search) {
+      window.history.replaceState(window.history.state, "", url);
+    }
+  }
+  nameTheSite();
+
   document.addEventListener("htmx:afterSwap", function (event) {
     var target = event.detail.target;
     var id = target && target.id;

@@ -216,9 +216,15 @@ def create_fake_api(
     clock: Callable[[], datetime] = utcnow,
     slow_seconds: float = 15.0,
     rate_limit: int = 100,
+    visitors: Iterable[str] | None = None,
 ) -> Flask:
-    """Build the stand-in app (see the module docstring for its behaviour)."""
+    """Build the stand-in app (see the module docstring for its behaviour).
+
+    ``visitors``, when given, limits the demo visitors this instance knows (the others
+    answer as unknown), so that two instances can stand for two websites.
+    """
     keys = [k.encode() for k in api_keys]
+    known = None if visitors is None else frozenset(visitors)
     stats = FakeApiStats()
     app = Flask(__name__)
     app.extensions["fake_api"] = stats
@@ -232,7 +238,7 @@ def create_fake_api(
 
     def visitor_payload(visitor_id: str, as_id: str | None = None) -> dict[str, Any]:
         """``data`` for ``visitor_id`` after caps, or the unknown-visitor shape."""
-        data = build_visitor_payload(visitor_id, clock(), limit=caps)
+        data = build_visitor_payload(visitor_id, clock(), limit=caps) if known is None or visitor_id in known else None
         if data is None:
             return {"visitorId": as_id or visitor_id, "sessionCount": 0, "pageViewCount": 0, "sessions": [], "pageViews": []}
         if as_id is not None:

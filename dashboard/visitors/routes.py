@@ -9,8 +9,9 @@ from flask import Blueprint, abort, current_app, flash, make_response, redirect,
 from flask_login import current_user
 from sqlalchemy import func, select
 
+from dashboard import audit
 from dashboard.extensions import db
-from dashboard.lookup import Lookup, NoSiteConfigured, UnknownSite, VisitorService
+from dashboard.lookup import Lookup, NoSiteConfigured, SiteSearch, UnknownSite, VisitorService
 from dashboard.models import LookupEvent
 from dashboard.rendering import render_page, wants_fragment
 from dashboard.timeline import (
@@ -144,19 +145,16 @@ class SessionRow:
 def record_lookup(state: ViewState, result: Lookup | None, outcome: str, action: str) -> None:
     """One audit row per look-up; a failure to write never breaks the look-up itself."""
     try:
-        db.session.add(
-            LookupEvent(
-                agent_id=current_user.id,
-                site=result.site.slug if result else (state.site or ""),
-                visitor_id=state.visitor_id,
-                action=action,
-                outcome=outcome[:40],
-                ticket=(state.ticket or None) and state.ticket[:200],
-            )
+        audit.record_event(
+            db.engine,
+            agent_id=current_user.id,
+            site=result.site.slug if result else (state.site or ""),
+            visitor_id=state.visitor_id,
+            action=action,
+            outcome=outcome,
+            ticket=state.ticket,
         )
-        db.session.commit()
     except Exception:  # the audit write must not take the page down with it
-        db.session.rollback()
         current_app.logger.exception("could not record a look-up")
 
 
@@ -166,42 +164,71 @@ def agent_zone() -> str:
 
 @dataclass(frozen=True)
 class Fetched:
-    """A look-up's result, or the sentence that explains why none could be made."""
+    """What asking for a visitor produced, or the sentence that says why nobody was asked.
 
-    result: Lookup | None
+    ``state`` is the view to show: when every site was asked and one knew the visitor,
+    it names that site, so that the URL does too.
+    """
+
+    state: ViewState
+    search: SiteSearch | None
     setup_error: str | None = None
     status: int = 200
-    outcome: str = ""
+
+    @property
+    def result(self) -> Lookup | None:
+        return self.search.shown if self.search else None
 
 
 def fetch(state: ViewState, *, refresh: bool) -> Fetched:
-    """Ask the visitor service (cache first unless ``refresh``); never raises for set-up."""
+    """The named site's answer, or every site's when the URL names none; never raises."""
     try:
-        result = service().lookup(state.visitor_id, site_slug=state.site, refresh=refresh, watcher=current_user.id)
+        if state.site:
+            lookup = service().lookup(state.visitor_id, site_slug=state.site, refresh=refresh, watcher=current_user.id)
+            search = SiteSearch((lookup,))
+        else:
+            search = service().search(state.visitor_id, refresh=refresh, watcher=current_user.id)
+            if len(search.lookups) > 1 and search.found:
+                state = state.with_changes(site=search.shown.site.slug)
     except NoSiteConfigured:
         return Fetched(
+            state,
             None,
-            "No PostMetric site is configured. An admin must set POSTMETRIC_API_URL and "
-            "POSTMETRIC_API_KEY on the server and restart it.",
+            "No PostMetric site is configured. An admin must add one under Admin → Sites, or set "
+            "POSTMETRIC_API_URL and POSTMETRIC_API_KEY on the server and restart it.",
             503,
-            "no_site",
         )
     except UnknownSite:
         return Fetched(
+            state,
             None,
             f"There is no PostMetric site called “{state.site}”. Open the view without the site "
-            "parameter to use the default site.",
+            "parameter to ask every site.",
             404,
-            "unknown_site",
         )
-    if result.visitor is None:
-        return Fetched(result, None, result.error.status_code if result.error else 502, result.outcome)
-    return Fetched(result, None, 200, result.outcome)
+    result = search.shown
+    status = 200 if result.visitor is not None else (result.error.status_code if result.error else 502)
+    return Fetched(state, search, None, status)
+
+
+def record_fetch(fetched: Fetched, action: str) -> None:
+    """Audit one look-up: the site that answered, or every site asked when none knew the visitor."""
+    search, result = fetched.search, fetched.result
+    if search is None:
+        if fetched.status == 503:  # no site at all: still a look-up someone tried
+            record_lookup(fetched.state, None, "no_site", action)
+        return
+    if result.knows_visitor or len(search.lookups) == 1:
+        record_lookup(fetched.state, result, result.outcome, action)
+    else:
+        asked = fetched.state.with_changes(site=",".join(lookup.site.slug for lookup in search.lookups))
+        record_lookup(asked, None, result.outcome, action)
 
 
 def render_visitor_view(state: ViewState):
     """Fetch (or reuse) the visitor and render the view or the block htmx asked for."""
     refresh = request.args.get("refresh") == "1"
+    action = "refresh" if refresh else "lookup"
     settings = current_app.extensions["settings"]
     now = datetime.now(timezone.utc)
     target = request.htmx.target if wants_fragment() else None
@@ -209,6 +236,7 @@ def render_visitor_view(state: ViewState):
     is_new_lookup = target in (None, "main")
     fetched = fetch(state, refresh=refresh)
     result = fetched.result
+    search = fetched.search
     context: dict[str, object] = {
         "state": state,
         "now": now,
@@ -216,9 +244,14 @@ def render_visitor_view(state: ViewState):
         "setup_error": fetched.setup_error,
         "result": result,
         "live_interval_ms": int(settings.live_refresh_seconds * 1000),
+        "canonical_url": fetched.state.url() if fetched.state != state else None,
+        "searched_sites": len(search.lookups) if search else 0,
+        "others_found": search.others_found if search else [],
+        "failed_sites": [lookup for lookup in search.failed if lookup is not result] if search else [],
     }
-    if is_new_lookup and fetched.outcome != "unknown_site":
-        record_lookup(state, result, fetched.outcome, "refresh" if refresh and result else "lookup")
+    if is_new_lookup:
+        record_fetch(fetched, action)
+    state = context["state"] = fetched.state
     if result is not None and result.visitor is not None:
         context.update(visitor_context(result, state, now, settings.timeline_page_size))
 
@@ -335,7 +368,8 @@ def export():
     state = ViewState.from_args(visitor_id, request.args).with_changes(live=False)
     fetched = fetch(state, refresh=False)
     result = fetched.result
-    record_lookup(state, result, fetched.outcome, "export")
+    record_fetch(fetched, "export")
+    state = fetched.state
     if result is None or result.visitor is None:
         flash("The export could not be made: the visitor's data is not available right now.")
         return redirect(state.url())

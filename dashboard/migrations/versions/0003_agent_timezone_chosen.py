@@ -1,13 +1,13 @@
 """Remember whether an agent chose their time zone (else the browser's is taken at login).
 
-Revision ID: 0102
-Revises: 0001
+Revision ID: 0003
+Revises: 0002
 """
 from alembic import op
 import sqlalchemy as sa
 
-revision = "0102"
-down_revision = "0001"
+revision = "0003"
+down_revision = "0002"
 branch_labels = None
 depends_on = None
 

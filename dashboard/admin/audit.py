@@ -1,0 +1,79 @@
+"""The audit trail for admins: filter by agent, visitor and dates; page; export as CSV."""
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+from flask import Response, current_app, request, stream_with_context, url_for
+from flask_login import current_user
+from sqlalchemy import select
+
+from dashboard import audit
+from dashboard.admin import bp
+from dashboard.extensions import db
+from dashboard.models import Agent
+from dashboard.rendering import render_page
+
+PAGE_SIZE = 50
+AUDIT_BLOCKS = {"main": "main", "audit-results": "audit_results"}
+
+
+def current_filter() -> tuple[audit.AuditFilter, str | None]:
+    """The filter in the query string (or none, with the sentence saying why)."""
+    zone = getattr(current_user, "timezone", None) or "UTC"
+    try:
+        return audit.AuditFilter.from_args(request.args, zone), None
+    except audit.InvalidFilter as problem:
+        return audit.AuditFilter(zone=zone), str(problem)
+
+
+@bp.get("/audit")
+def show_audit():
+    """Who looked at which visitor: newest first, a page at a time."""
+    audit_filter, problem = current_filter()
+    try:
+        page = max(int(request.args.get("page", "1")), 1)
+    except ValueError:
+        page = 1
+    total = audit.count_events(db.session, audit_filter)
+    results = db.session.execute(audit.events_query(audit_filter).limit(PAGE_SIZE).offset((page - 1) * PAGE_SIZE))
+    params = audit_filter.params()
+    headers = {}
+    if request.htmx and request.htmx.target == "audit-results":
+        headers["HX-Push-Url"] = url_for("admin.show_audit", **params, **({"page": page} if page > 1 else {}))
+    return render_page(
+        "admin/audit.html",
+        AUDIT_BLOCKS,
+        status=400 if problem else 200,
+        headers=headers,
+        section="audit",
+        rows=list(audit.audit_rows(results)),
+        total=total,
+        page=page,
+        pages=max(1, -(-total // PAGE_SIZE)),
+        filter=audit_filter,
+        params=params,
+        problem=problem,
+        agents=db.session.scalars(select(Agent).order_by(Agent.email)).all(),
+        retention_days=current_app.extensions["settings"].audit_retention_days,
+    )
+
+
+@bp.get("/audit.csv")
+def export_audit():
+    """Every event that matches the filter, as CSV (streamed, so a long trail fits)."""
+    audit_filter, problem = current_filter()
+    if problem:
+        return Response(problem + "\n", status=400, mimetype="text/plain")
+    query = audit.events_query(audit_filter).execution_options(yield_per=500)
+
+    @stream_with_context
+    def lines():
+        yield from audit.csv_lines(audit.audit_rows(db.session.execute(query)))
+
+    stamp = datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S")
+    current_app.logger.info("admin %s exported the audit trail (%s)", current_user.id, audit_filter.params())
+    return Response(
+        lines(),
+        mimetype="text/csv",
+        headers={"Content-Disposition": f'attachment; filename="audit-{stamp}.csv"', "Cache-Control": "no-store"},
+    )

@@ -1,0 +1,210 @@
+"""The audit trail: who looked at which visitor, on which site, when, and with what result.
+
+Writing: one short transaction per event on a connection of its own (not the request's
+session), so that nothing the request read or left open can make the write fail; on
+SQLite, WAL and busy_timeout (dashboard.db) make concurrent writers from several threads
+and server processes wait their turn, and a write that still meets a lock is retried.
+
+Reading: ``AuditFilter`` turns the admin page's query string into a query, shared by the
+page (paged) and the CSV export (everything that matches).
+"""
+from __future__ import annotations
+
+import csv
+import io
+import logging
+import time
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass
+from datetime import date, datetime, time as day_time, timedelta, timezone
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import Engine, Select, delete, func, insert, select
+from sqlalchemy.exc import OperationalError
+from sqlalchemy.orm import Session
+
+from dashboard.models import Agent, LookupEvent, utcnow
+
+log = logging.getLogger("dashboard.audit")
+
+WRITE_ATTEMPTS = 5
+PRUNE_BATCH = 5000
+ACTIONS = ("lookup", "refresh", "export")
+
+
+def record_event(
+    engine: Engine,
+    *,
+    agent_id: int | None,
+    site: str,
+    visitor_id: str,
+    action: str,
+    outcome: str,
+    ticket: str | None = None,
+    created_at: datetime | None = None,
+) -> None:
+    """Write one event, retrying while the database stays locked; raise if it never can."""
+    row = {
+        "agent_id": agent_id,
+        "site": site[:200],
+        "visitor_id": visitor_id,
+        "action": action[:20],
+        "outcome": outcome[:40],
+        "ticket": ticket[:200] if ticket else None,
+        "created_at": created_at or utcnow(),
+    }
+    for attempt in range(1, WRITE_ATTEMPTS + 1):
+        try:
+            with engine.begin() as connection:
+                connection.execute(insert(LookupEvent), [row])
+            return
+        except OperationalError:
+            if attempt == WRITE_ATTEMPTS:
+                raise
+            log.warning("audit write attempt %d met a locked database; retrying", attempt)
+            time.sleep(0.05 * 2**attempt)
+
+
+def prune(engine: Engine, *, older_than: datetime, dry_run: bool = False) -> int:
+    """Delete events created before ``older_than`` (in batches, so writers are not held
+    up for long); return how many there were."""
+    if dry_run:
+        with engine.connect() as connection:
+            return connection.scalar(select(func.count()).select_from(LookupEvent).where(LookupEvent.created_at < older_than)) or 0
+    removed = 0
+    while True:
+        with engine.begin() as connection:
+            batch = select(LookupEvent.id).where(LookupEvent.created_at < older_than).limit(PRUNE_BATCH)
+            count = connection.execute(delete(LookupEvent).where(LookupEvent.id.in_(batch))).rowcount
+        removed += count
+        if count < PRUNE_BATCH:
+            return removed
+
+
+def retention_cutoff(days: int, now: datetime | None = None) -> datetime:
+    return (now or utcnow()) - timedelta(days=days)
+
+
+class InvalidFilter(ValueError):
+    """A filter value that cannot be used, with the sentence to show."""
+
+
+@dataclass(frozen=True)
+class AuditFilter:
+    """The audit page's filters; dates are whole days in ``zone`` (the admin's time zone)."""
+
+    agent_id: int | None = None
+    visitor_id: str = ""
+    since: date | None = None
+    until: date | None = None
+    zone: str = "UTC"
+
+    @classmethod
+    def from_args(cls, args: Mapping[str, str], zone: str = "UTC") -> "AuditFilter":
+        agent = (args.get("agent") or "").strip()
+        if agent and not agent.isdigit():
+            raise InvalidFilter("Choose an agent from the list.")
+        since, until = _day(args.get("from"), "From"), _day(args.get("to"), "To")
+        if since and until and since > until:
+            raise InvalidFilter("The “from” date is after the “to” date.")
+        return cls(
+            agent_id=int(agent) if agent else None,
+            visitor_id=(args.get("visitor") or "").strip()[:512],
+            since=since,
+            until=until,
+            zone=zone,
+        )
+
+    def params(self) -> dict[str, str]:
+        """The query parameters of this filter, empty ones left out."""
+        values = {
+            "agent": str(self.agent_id) if self.agent_id else "",
+            "visitor": self.visitor_id,
+            "from": self.since.isoformat() if self.since else "",
+            "to": self.until.isoformat() if self.until else "",
+        }
+        return {key: value for key, value in values.items() if value}
+
+    def apply(self, query: Select) -> Select:
+        if self.agent_id:
+            query = query.where(LookupEvent.agent_id == self.agent_id)
+        if self.visitor_id:
+            query = query.where(LookupEvent.visitor_id == self.visitor_id)
+        if self.since:
+            query = query.where(LookupEvent.created_at >= self._start_of(self.since))
+        if self.until:
+            query = query.where(LookupEvent.created_at < self._start_of(self.until + timedelta(days=1)))
+        return query
+
+    def _start_of(self, day: date) -> datetime:
+        return datetime.combine(day, day_time.min, tzinfo=ZoneInfo(self.zone)).astimezone(timezone.utc)
+
+
+def _day(raw: str | None, label: str) -> date | None:
+    raw = (raw or "").strip()
+    if not raw:
+        return None
+    try:
+        return date.fromisoformat(raw)
+    except ValueError:
+        raise InvalidFilter(f"“{label}” must be a date such as 2024-01-31.") from None
+
+
+@dataclass(frozen=True)
+class AuditRow:
+    """One event as the page and the export show it."""
+
+    created_at: datetime  # aware, UTC
+    agent: str
+    site: str
+    visitor_id: str
+    action: str
+    outcome: str
+    ticket: str | None
+
+
+def events_query(audit_filter: AuditFilter) -> Select:
+    """Events with their agent's e-mail, newest first."""
+    query = select(LookupEvent, Agent.email).outerjoin(Agent, LookupEvent.agent_id == Agent.id)
+    return audit_filter.apply(query).order_by(LookupEvent.created_at.desc(), LookupEvent.id.desc())
+
+
+def audit_rows(results: Iterable[tuple[LookupEvent, str | None]]) -> Iterator[AuditRow]:
+    for event, email in results:
+        created = event.created_at
+        # SQLite hands back naive date-times; every one was written in UTC.
+        created = created.replace(tzinfo=timezone.utc) if created.tzinfo is None else created.astimezone(timezone.utc)
+        yield AuditRow(created, email or "(deleted agent)", event.site, event.visitor_id, event.action, event.outcome, event.ticket)
+
+
+def count_events(session: Session, audit_filter: AuditFilter) -> int:
+    query = audit_filter.apply(select(func.count()).select_from(LookupEvent))
+    return session.scalar(query) or 0
+
+
+CSV_COLUMNS = ("time_utc", "agent", "site", "visitor_id", "action", "outcome", "ticket")
+# A spreadsheet runs a cell that starts with one of these as a formula; visitor IDs and
+# tickets come from strangers, so such cells are exported with a leading apostrophe.
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def csv_cell(value: object) -> str:
+    text = "" if value is None else str(value)
+    return f"'{text}" if text.startswith(FORMULA_START) else text
+
+
+def csv_lines(rows: Iterable[AuditRow]) -> Iterator[str]:
+    """The CSV text, a line at a time (header first)."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+
+    def line(values: Iterable[object]) -> str:
+        writer.writerow([csv_cell(value) for value in values])
+        text = buffer.getvalue()
+        buffer.seek(0)
+        buffer.truncate()
+        return text
+
+    yield line(CSV_COLUMNS)
+    for row in rows:
+        yield line((row.created_at.isoformat(timespec="seconds"), row.agent, row.site, row.visitor_id, row.action, row.outcome, row.ticket))

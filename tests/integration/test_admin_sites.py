@@ -1,0 +1,248 @@
+"""Sites: the environment's default site, keys encrypted at rest and masked, admin pages,
+and "Test connection" against the stand-in."""
+from __future__ import annotations
+
+import re
+import socket
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select
+
+from cryptography.fernet import Fernet
+
+from dashboard import create_app
+from dashboard.demo import DEMO_API_KEY
+from dashboard.encryption import KeyBox, derived_key
+from dashboard.extensions import db
+from dashboard.models import Site
+from tests.conftest import make_settings
+from tests.support.accounts import (  # noqa: F401  (fast_password_hashing is a fixture)
+    ADMIN_EMAIL,
+    ADMIN_PASSWORD,
+    add_site,
+    csrf_of,
+    fast_password_hashing,
+    logged_in_client,
+    make_admin,
+    post,
+)
+
+pytestmark = pytest.mark.usefixtures("fast_password_hashing")
+
+SHOP_KEY = "pm_" + "5e" * 31 + "c0de"
+HTMX = {"HX-Request": "true"}
+
+
+def text(response) -> str:
+    return response.get_data(as_text=True)
+
+
+@pytest.fixture
+def admin(app):
+    make_admin(app)
+    return logged_in_client(app, ADMIN_EMAIL, ADMIN_PASSWORD)
+
+
+def closed_port() -> int:
+    """A local port with nothing listening (bound, then released)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def sites_in_db(app) -> dict[str, Site]:
+    with app.app_context():
+        return {site.slug: site for site in db.session.scalars(select(Site))}
+
+
+def database_bytes(settings) -> bytes:
+    """Everything SQLite holds on disk: the database file and its write-ahead log."""
+    path = Path(settings.database_url.removeprefix("sqlite:///"))
+    return b"".join(p.read_bytes() for p in (path, Path(f"{path}-wal")) if p.exists())
+
+
+# -- the environment's site ----------------------------------------------------------------
+
+
+def test_the_environment_defines_the_default_site_at_start_up(app, fake_api):
+    site = sites_in_db(app)["default"]
+    assert site.from_environment and site.base_url == fake_api.url and site.api_key_last4 == DEMO_API_KEY[-4:]
+
+
+def test_a_restart_with_another_key_updates_the_default_site(tmp_path, fake_api):
+    first = create_app(make_settings(tmp_path, fake_api.url))
+    first.extensions["db_engine"].dispose()
+    second = create_app(make_settings(tmp_path, "http://127.0.0.1:9", api_key="pm_" + "9" * 64))
+    sites = sites_in_db(second)
+    assert list(sites) == ["default"]
+    assert sites["default"].base_url == "http://127.0.0.1:9" and sites["default"].api_key_last4 == "9999"
+    assert [s.slug for s in second.extensions["visitor_service"].sites()] == ["default"]
+    second.extensions["db_engine"].dispose()
+
+
+def test_keys_survive_a_restart_and_move_to_a_dedicated_encryption_key(tmp_path, fake_api):
+    app = create_app(make_settings(tmp_path, fake_api.url))
+    add_site(app, "shop", "Shop", fake_api.url, SHOP_KEY)
+    app.extensions["db_engine"].dispose()
+    key = Fernet.generate_key().decode()
+    restarted = create_app(make_settings(tmp_path, fake_api.url, encryption_key=key))
+    refs = {ref.slug: ref for ref in restarted.extensions["visitor_service"].sites()}
+    assert refs["shop"].api_key == SHOP_KEY
+    stored = sites_in_db(restarted)["shop"].api_key_encrypted
+    Fernet(key).decrypt(stored.encode())  # re-encrypted under the dedicated key at start-up
+    restarted.extensions["db_engine"].dispose()
+
+
+def test_a_key_that_cannot_be_decrypted_is_reported_not_used(tmp_path, fake_api):
+    app = create_app(make_settings(tmp_path, fake_api.url))
+    add_site(app, "shop", "Shop", fake_api.url, SHOP_KEY)
+    app.extensions["db_engine"].dispose()
+    other_secret = create_app(make_settings(tmp_path, fake_api.url, secret_key="another-secret-key-0123456789"))
+    assert [ref.slug for ref in other_secret.extensions["visitor_service"].sites()] == ["default"]
+    make_admin(other_secret)
+    html = text(logged_in_client(other_secret, ADMIN_EMAIL, ADMIN_PASSWORD).get("/admin/sites"))
+    assert html.count("cannot be read: enter it again") == 1
+    other_secret.extensions["db_engine"].dispose()
+
+
+# -- encryption and masking ----------------------------------------------------------------
+
+
+def test_the_database_file_does_not_contain_any_key(app, admin, settings, fake_api):
+    response = post(admin, "/admin/sites", {"name": "Shop", "base_url": fake_api.url, "api_key": SHOP_KEY})
+    assert response.status_code == 303
+    app.extensions["db_engine"].dispose()  # let SQLite write everything out
+    stored = database_bytes(settings)
+    assert b"Shop" in stored  # the file is readable: the test would see a plain key
+    for key in (SHOP_KEY, DEMO_API_KEY):
+        assert key.encode() not in stored
+        assert key[3:35].encode() not in stored
+    ref = {ref.slug: ref for ref in app.extensions["visitor_service"].sites()}["shop"]
+    assert ref.api_key == SHOP_KEY
+
+
+def test_encryption_uses_a_key_derived_from_the_secret_not_the_secret(settings):
+    box = KeyBox.from_settings(settings)
+    token = box.encrypt(SHOP_KEY)
+    assert token != box.encrypt(SHOP_KEY)  # a fresh IV every time
+    assert box.decrypt(token) == SHOP_KEY
+    assert derived_key(settings.secret_key) != derived_key(settings.secret_key + "x")
+    assert settings.secret_key.encode() not in derived_key(settings.secret_key)
+
+
+def all_admin_pages(admin) -> list[str]:
+    pages = ["/admin/sites", "/admin/sites/default/edit", "/admin/sites/shop/edit", "/admin/agents", "/admin/audit"]
+    bodies = [text(admin.get(url)) for url in pages]
+    bodies += [text(admin.get(url, headers={**HTMX, "HX-Target": "main"})) for url in pages]
+    for slug in ("default", "shop"):
+        bodies.append(text(post(admin, f"/admin/sites/{slug}/test", headers={**HTMX, "X-CSRFToken": "x"})))
+        bodies.append(text(post(admin, f"/admin/sites/{slug}/test")))
+    bodies.append(text(post(admin, "/admin/sites/shop/edit", {"name": "", "base_url": "ftp://x", "api_key": "pm_" + "7" * 64})))
+    return bodies
+
+
+def test_admin_pages_show_only_the_last_four_characters(app, admin, fake_api):
+    add_site(app, "shop", "Shop", fake_api.url, SHOP_KEY)
+    html = text(admin.get("/admin/sites"))
+    assert "…c0de" in html and f"…{DEMO_API_KEY[-4:]}" in html
+    for body in all_admin_pages(admin):
+        for key in (SHOP_KEY, DEMO_API_KEY, "pm_" + "7" * 64):
+            assert key[:-4] not in body and key[-12:] not in body
+
+
+def test_the_edit_form_never_fills_in_the_key(app, admin, fake_api):
+    add_site(app, "shop", "Shop", fake_api.url, SHOP_KEY)
+    html = text(admin.get("/admin/sites/shop/edit"))
+    field = re.search(r'<input[^>]*name="api_key"[^>]*>', html).group(0)
+    assert 'value=""' in field or "value=" not in field
+
+
+# -- managing sites ------------------------------------------------------------------------
+
+
+def test_add_edit_replace_key_and_delete_a_site(app, admin, fake_api):
+    post(admin, "/admin/sites", {"name": "Web Shop (EU)", "base_url": fake_api.url + "/", "api_key": SHOP_KEY})
+    shop = sites_in_db(app)["web-shop-eu"]
+    assert shop.name == "Web Shop (EU)" and shop.base_url == fake_api.url and shop.api_key_last4 == "c0de"
+    assert [ref.slug for ref in app.extensions["visitor_service"].sites()] == ["default", "web-shop-eu"]
+
+    # Renaming keeps the key when the key field is left empty.
+    post(admin, "/admin/sites/web-shop-eu/edit", {"name": "Shop", "base_url": fake_api.url, "api_key": ""})
+    ref = {r.slug: r for r in app.extensions["visitor_service"].sites()}["web-shop-eu"]
+    assert ref.name == "Shop" and ref.api_key == SHOP_KEY
+    # A new key replaces the old one.
+    post(admin, "/admin/sites/web-shop-eu/edit", {"name": "Shop", "base_url": fake_api.url, "api_key": "pm_" + "a" * 60 + "beef"})
+    ref = {r.slug: r for r in app.extensions["visitor_service"].sites()}["web-shop-eu"]
+    assert ref.api_key.endswith("beef") and sites_in_db(app)["web-shop-eu"].api_key_last4 == "beef"
+
+    assert post(admin, "/admin/sites/web-shop-eu/delete").status_code == 303
+    assert "web-shop-eu" not in sites_in_db(app)
+    assert [ref.slug for ref in app.extensions["visitor_service"].sites()] == ["default"]
+
+
+def test_a_second_site_with_the_same_name_gets_its_own_slug(app, admin, fake_api):
+    for _ in range(2):
+        post(admin, "/admin/sites", {"name": "Shop", "base_url": fake_api.url, "api_key": SHOP_KEY})
+    assert {"shop", "shop-2"} <= set(sites_in_db(app))
+
+
+@pytest.mark.parametrize(
+    "fields,message",
+    [
+        ({"base_url": "ftp://files.example.com"}, "http:// or https://"),
+        ({"base_url": "javascript:alert(1)"}, "http:// or https://"),
+        ({"base_url": "example.com"}, "http:// or https://"),
+        ({"api_key": ""}, "Enter the site&#39;s API key"),
+        ({"api_key": "pm key with spaces"}, "does not look like"),
+        ({"name": ""}, "Give the site a name"),
+    ],
+)
+def test_invalid_sites_are_refused(app, admin, fields, message):
+    data = {"name": "Shop", "base_url": "https://analytics.example.com", "api_key": SHOP_KEY, **fields}
+    response = post(admin, "/admin/sites", data)
+    assert response.status_code == 400 and message in text(response)
+    assert set(sites_in_db(app)) == {"default"}
+
+
+def test_the_environments_site_cannot_be_deleted_here(app, admin):
+    response = post(admin, "/admin/sites/default/delete", follow_redirects=True)
+    assert "POSTMETRIC_API_URL" in text(response) and "default" in sites_in_db(app)
+
+
+# -- test connection -----------------------------------------------------------------------
+
+
+def connection_result(admin, slug: str) -> tuple[str, str]:
+    response = admin.post(
+        f"/admin/sites/{slug}/test", headers={**HTMX, "HX-Target": f"connection-result-{slug}", "X-CSRFToken": csrf_of(admin)}
+    )
+    html = text(response)
+    assert response.status_code == 200 and "<html" not in html
+    assert html.lstrip().startswith(f'<p id="connection-result-{slug}"')
+    return re.search(r'data-verdict="([^"]+)"', html).group(1), html
+
+
+def test_test_connection_reports_success(admin, fake_api):
+    verdict, html = connection_result(admin, "default")
+    assert verdict == "ok" and "PostMetric accepted the key" in html
+    assert fake_api.stats.calls == 1
+
+
+def test_test_connection_reports_a_wrong_key(app, admin, fake_api):
+    add_site(app, "shop", "Shop", fake_api.url, "pm_" + "0" * 64)
+    verdict, html = connection_result(admin, "shop")
+    assert verdict == "wrong_key" and "refused" in html and "replace the key" in html
+
+
+def test_test_connection_reports_an_unreachable_host(app, admin):
+    add_site(app, "gone", "Gone", f"http://127.0.0.1:{closed_port()}", SHOP_KEY)
+    verdict, html = connection_result(admin, "gone")
+    assert verdict == "unreachable" and "could not be reached" in html and "connect" in html.lower()
+
+
+def test_test_connection_without_htmx_returns_the_page_with_the_result(admin):
+    response = post(admin, "/admin/sites/default/test")
+    html = text(response)
+    assert response.status_code == 200 and html.startswith("<!doctype html>")
+    assert 'data-verdict="ok"' in html
