@@ -5,6 +5,7 @@ import re
 from pathlib import Path
 
 import pytest
+from werkzeug.security import generate_password_hash
 
 from dashboard import create_app
 from dashboard.config import Settings
@@ -22,6 +23,18 @@ def fake_api():
     """The bundled PostMetric stand-in on a free local port, for the whole run."""
     with FakeApiServer(slow_seconds=3.0) as server:
         yield server
+
+
+@pytest.fixture(autouse=True)
+def fast_password_hashing(monkeypatch):
+    """Cheap password hashes in tests: nearly every test logs an agent in, and scrypt's
+    ~0.1 s per hash (right for production) would dominate the suite's run time. Commands
+    run as subprocesses (create-agent, serve, demo) still hash for real."""
+    import dashboard.models
+
+    monkeypatch.setattr(
+        dashboard.models, "generate_password_hash", lambda password: generate_password_hash(password, "pbkdf2:sha256:1000")
+    )
 
 
 @pytest.fixture(autouse=True)

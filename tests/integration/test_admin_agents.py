@@ -12,17 +12,14 @@ from dashboard import create_app
 from dashboard.extensions import db
 from dashboard.models import Agent
 from tests.conftest import AGENT_EMAIL, AGENT_PASSWORD, AuthActions, add_agent, make_settings
-from tests.support.accounts import (  # noqa: F401  (fast_password_hashing is a fixture)
+from tests.support.accounts import (
     ADMIN_EMAIL,
     ADMIN_PASSWORD,
     csrf_of,
-    fast_password_hashing,
     logged_in_client,
     make_admin,
     post,
 )
-
-pytestmark = pytest.mark.usefixtures("fast_password_hashing")
 
 NEW_PASSWORD = "a brand new passphrase"
 

@@ -17,18 +17,15 @@ from dashboard.encryption import KeyBox, derived_key
 from dashboard.extensions import db
 from dashboard.models import Site
 from tests.conftest import make_settings
-from tests.support.accounts import (  # noqa: F401  (fast_password_hashing is a fixture)
+from tests.support.accounts import (
     ADMIN_EMAIL,
     ADMIN_PASSWORD,
     add_site,
     csrf_of,
-    fast_password_hashing,
     logged_in_client,
     make_admin,
     post,
 )
-
-pytestmark = pytest.mark.usefixtures("fast_password_hashing")
 
 SHOP_KEY = "pm_" + "5e" * 31 + "c0de"
 HTMX = {"HX-Request": "true"}

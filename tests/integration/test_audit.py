@@ -24,15 +24,13 @@ from dashboard.models import Agent, LookupEvent
 from dashboard.visitors.routes import record_lookup
 from dashboard.visitors.state import ViewState
 from tests.conftest import AGENT_EMAIL, add_agent
-from tests.support.accounts import (  # noqa: F401  (fast_password_hashing is a fixture)
+from tests.support.accounts import (
     ADMIN_EMAIL,
     ADMIN_PASSWORD,
-    fast_password_hashing,
     logged_in_client,
     make_admin,
 )
 
-pytestmark = pytest.mark.usefixtures("fast_password_hashing")
 ROOT = Path(__file__).resolve().parents[2]
 
 

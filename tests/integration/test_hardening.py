@@ -10,15 +10,13 @@ import pytest
 from dashboard import create_app
 from dashboard.config import ConfigError
 from tests.conftest import AGENT_EMAIL, AGENT_PASSWORD, AuthActions, add_agent, make_settings
-from tests.support.accounts import (  # noqa: F401  (fast_password_hashing is a fixture)
+from tests.support.accounts import (
     ADMIN_EMAIL,
     ADMIN_PASSWORD,
-    fast_password_hashing,
     logged_in_client,
     make_admin,
 )
 
-pytestmark = pytest.mark.usefixtures("fast_password_hashing")
 WRONG = "not the right password"
 
 

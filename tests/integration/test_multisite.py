@@ -10,9 +10,7 @@ from sqlalchemy import select
 from dashboard.demo import DEMO_API_KEY, EXAMPLE_VISITOR_ID, RETURNING_VISITOR_ID, FakeApiServer
 from dashboard.extensions import db
 from dashboard.models import LookupEvent
-from tests.support.accounts import add_site, fast_password_hashing  # noqa: F401  (a fixture)
-
-pytestmark = pytest.mark.usefixtures("fast_password_hashing")
+from tests.support.accounts import add_site
 
 SHOP_KEY = "pm_" + "b" * 64
 HTMX = {"HX-Request": "true", "HX-Target": "main"}

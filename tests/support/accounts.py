@@ -1,9 +1,6 @@
 """Helpers for tests that need an admin, a second site or a form POST."""
 from __future__ import annotations
 
-import pytest
-from werkzeug.security import generate_password_hash
-
 from dashboard.extensions import db
 from dashboard.models import Agent, Site
 from dashboard.sites import store_key
@@ -46,12 +43,3 @@ def add_site(app, slug: str, name: str, base_url: str, api_key: str) -> None:
 
 def make_admin(app, email: str = ADMIN_EMAIL, password: str = ADMIN_PASSWORD) -> int:
     return add_agent(app, email, password, admin=True)
-
-
-@pytest.fixture
-def fast_password_hashing(monkeypatch):
-    """Cheap password hashes: these tests log in many agents, and scrypt's ~0.1 s per hash
-    (right for production) would dominate their run time."""
-    import dashboard.models
-
-    monkeypatch.setattr(dashboard.models, "generate_password_hash", lambda password: generate_password_hash(password, "pbkdf2:sha256:1000"))
