@@ -131,6 +131,7 @@ class Settings:
     encryption_key: str | None = field(default=None, repr=False)
     audit_retention_days: int = 90
     frame_ancestors: str = "'none'"
+    trusted_proxies: int = 0
     login_limit_per_account: str = "5 per 15 minutes"
     login_limit_per_address: str = "30 per 15 minutes"
     set_password_link_hours: float = 48.0
@@ -196,6 +197,7 @@ class Settings:
             encryption_key=_encryption_key(env),
             audit_retention_days=int(_number(env, "AUDIT_RETENTION_DAYS", 90, minimum=1)),
             frame_ancestors=_frame_ancestors(env),
+            trusted_proxies=int(_number(env, "TRUSTED_PROXIES", 0)),
             login_limit_per_account=_rate_limit(env, "LOGIN_LIMIT_PER_ACCOUNT", "5 per 15 minutes"),
             login_limit_per_address=_rate_limit(env, "LOGIN_LIMIT_PER_ADDRESS", "30 per 15 minutes"),
             set_password_link_hours=_number(env, "SET_PASSWORD_LINK_HOURS", 48.0, minimum=0.1),

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 
 from flask import Flask, Response
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from dashboard.config import Settings
 
@@ -81,3 +82,13 @@ def init_app(app: Flask, settings: Settings) -> None:
         return response
 
     app.wsgi_app = SecureCookiesOverHttps(app.wsgi_app)
+    if settings.trusted_proxies:
+        # Behind N proxies, the client's address (for login throttling and the logs) and
+        # the scheme (for Secure cookies) come from their X-Forwarded-* headers. Outermost,
+        # so that everything inside sees the corrected environ.
+        app.wsgi_app = ProxyFix(
+            app.wsgi_app,
+            x_for=settings.trusted_proxies,
+            x_proto=settings.trusted_proxies,
+            x_host=settings.trusted_proxies,
+        )

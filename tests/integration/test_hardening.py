@@ -67,6 +67,27 @@ def test_many_accounts_tried_from_one_address_are_throttled(tmp_path, fake_api):
     app.extensions["db_engine"].dispose()
 
 
+@pytest.mark.parametrize("trusted_proxies", [0, 1])
+def test_behind_a_trusted_proxy_the_forwarded_client_address_is_throttled(tmp_path, fake_api, trusted_proxies):
+    app = create_app(
+        make_settings(tmp_path, fake_api.url, login_limit_per_address="2 per 15 minutes", trusted_proxies=trusted_proxies)
+    )
+    add_agent(app)
+
+    def client_at(address: str):
+        client = app.test_client()
+        client.environ_base.update(REMOTE_ADDR="127.0.0.1", HTTP_X_FORWARDED_FOR=address)
+        return AuthActions(app, client)
+
+    for n in range(2):
+        client_at("203.0.113.5").login(email=f"guess{n}@example.com", password=WRONG)
+    other_client = client_at("198.51.100.9").login()
+    # Trusted: each client has its own limit. Not trusted: X-Forwarded-For is ignored, and
+    # everyone shares the proxy's address (and a forged header cannot dodge the limit).
+    assert other_client.status_code == (302 if trusted_proxies else 429)
+    app.extensions["db_engine"].dispose()
+
+
 def test_successful_logins_do_not_count(app, auth):
     for _ in range(8):
         assert auth.login().status_code == 302
