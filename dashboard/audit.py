@@ -23,6 +23,7 @@ from sqlalchemy import Engine, Select, delete, func, insert, select
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
+from dashboard.formatting import neutralise_cell
 from dashboard.models import Agent, LookupEvent, utcnow
 
 log = logging.getLogger("dashboard.audit")
@@ -102,7 +103,7 @@ class AuditFilter:
     @classmethod
     def from_args(cls, args: Mapping[str, str], zone: str = "UTC") -> "AuditFilter":
         agent = (args.get("agent") or "").strip()
-        if agent and not agent.isdigit():
+        if agent and (not agent.isdigit() or len(agent) > 12):
             raise InvalidFilter("Choose an agent from the list.")
         since, until = _day(args.get("from"), "From"), _day(args.get("to"), "To")
         if since and until and since > until:
@@ -140,14 +141,21 @@ class AuditFilter:
         return datetime.combine(day, day_time.min, tzinfo=ZoneInfo(self.zone)).astimezone(timezone.utc)
 
 
+EARLIEST_DAY, LATEST_DAY = date(2000, 1, 1), date(2999, 12, 31)
+
+
 def _day(raw: str | None, label: str) -> date | None:
     raw = (raw or "").strip()
     if not raw:
         return None
     try:
-        return date.fromisoformat(raw)
+        day = date.fromisoformat(raw)
     except ValueError:
         raise InvalidFilter(f"“{label}” must be a date such as 2024-01-31.") from None
+    # Days at the ends of the calendar overflow once moved into UTC; no event is there.
+    if not EARLIEST_DAY <= day <= LATEST_DAY:
+        raise InvalidFilter(f"“{label}” must be a date between {EARLIEST_DAY.year} and {LATEST_DAY.year}.")
+    return day
 
 
 @dataclass(frozen=True)
@@ -185,21 +193,13 @@ def count_events(session: Session, audit_filter: AuditFilter) -> int:
 CSV_COLUMNS = ("time_utc", "agent", "site", "visitor_id", "action", "outcome", "ticket")
 # A spreadsheet runs a cell that starts with one of these as a formula; visitor IDs and
 # tickets come from strangers, so such cells are exported with a leading apostrophe.
-FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
-
-
-def csv_cell(value: object) -> str:
-    text = "" if value is None else str(value)
-    return f"'{text}" if text.startswith(FORMULA_START) else text
-
-
 def csv_lines(rows: Iterable[AuditRow]) -> Iterator[str]:
     """The CSV text, a line at a time (header first)."""
     buffer = io.StringIO()
     writer = csv.writer(buffer)
 
     def line(values: Iterable[object]) -> str:
-        writer.writerow([csv_cell(value) for value in values])
+        writer.writerow([neutralise_cell(value) for value in values])
         text = buffer.getvalue()
         buffer.seek(0)
         buffer.truncate()

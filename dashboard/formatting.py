@@ -1,9 +1,10 @@
 """Pure formatting helpers used by the templates (registered as Jinja filters)."""
 from __future__ import annotations
 
+import math
 import re
-from functools import lru_cache
 from datetime import datetime, timezone
+from functools import lru_cache
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import humanize
@@ -42,7 +43,10 @@ def format_datetime(moment: datetime | None, zone: str | None = "UTC", *, second
     """``2024-01-15 10:30:00 CET`` in the agent's zone; an em dash when unknown."""
     if moment is None:
         return "—"
-    local = moment.astimezone(safe_zone(zone))
+    try:
+        local = moment.astimezone(safe_zone(zone))
+    except OverflowError:  # the calendar's first or last day, moved past its end
+        local = moment.astimezone(timezone.utc)
     pattern = "%Y-%m-%d %H:%M:%S %Z" if seconds else "%Y-%m-%d %H:%M %Z"
     return local.strftime(pattern)
 
@@ -62,7 +66,7 @@ def iso(moment: datetime | None) -> str:
 
 def format_duration(seconds: float | int | None) -> str:
     """``15 min 0 s``, ``2 h 5 min``, ``42 s``; an em dash when unknown."""
-    if seconds is None:
+    if seconds is None or not math.isfinite(seconds):
         return "—"
     total = max(int(round(seconds)), 0)
     hours, rest = divmod(total, 3600)
@@ -115,3 +119,16 @@ def link_scheme_ok(url: str | None) -> bool:
         return False
     lowered = url.lower()
     return lowered.startswith("http://") or lowered.startswith("https://")
+
+
+# A spreadsheet runs a cell that starts with one of these as a formula.
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def neutralise_cell(value: object) -> str:
+    """A CSV cell as text, with ``'`` before anything a spreadsheet would run as a formula
+    (leading spaces included: some spreadsheets skip them)."""
+    text = "" if value is None else str(value)
+    if text.lstrip(" ").startswith(FORMULA_STARTS):
+        return "'" + text
+    return text

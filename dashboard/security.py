@@ -6,6 +6,8 @@ inject styles or evaluate code.
 """
 from __future__ import annotations
 
+import logging
+import re
 from collections.abc import Callable, Iterable
 
 from flask import Flask, Response
@@ -72,7 +74,31 @@ class SecureCookiesOverHttps:
         return self.wsgi_app(environ, start_secure)
 
 
+SET_PASSWORD_TOKEN = re.compile(r"(/set-password/)[^\s?\"]+")
+REQUEST_LOGGERS = ("gunicorn.access", "werkzeug")
+
+
+class RedactSetPasswordTokens(logging.Filter):
+    """Keeps one-time set-password links out of request logs: the token in such a URL
+    lets whoever reads the log choose a new agent's password."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        redacted = SET_PASSWORD_TOKEN.sub(r"\1[redacted]", message)
+        if redacted != message:
+            record.msg, record.args = redacted, ()
+        return True
+
+
+def redact_request_logs() -> None:
+    for name in REQUEST_LOGGERS:
+        logger = logging.getLogger(name)
+        if not any(isinstance(f, RedactSetPasswordTokens) for f in logger.filters):
+            logger.addFilter(RedactSetPasswordTokens())
+
+
 def init_app(app: Flask, settings: Settings) -> None:
+    redact_request_logs()
     headers = security_headers(settings)
 
     @app.after_request

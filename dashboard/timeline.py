@@ -219,11 +219,11 @@ def parse_moment(text: str | None) -> datetime | None:
         raw = raw[:-1] + "+00:00"
     try:
         moment = datetime.fromisoformat(raw)
-    except ValueError:
+        moment = moment.replace(tzinfo=timezone.utc) if moment.tzinfo is None else moment.astimezone(timezone.utc)
+    except (ValueError, OverflowError):
         return None
-    if moment.tzinfo is None:
-        return moment.replace(tzinfo=timezone.utc)
-    return moment.astimezone(timezone.utc)
+    # A ticket is from this era; the calendar's ends would overflow in other time zones.
+    return moment if 1970 <= moment.year <= 2999 else None
 
 
 def contact_index(entries: Sequence[TimelineEntry], moment: datetime, order: str = "desc") -> int:

@@ -56,6 +56,16 @@
     });
   });
 
+  // Logging out also forgets the pages htmx keeps for back and forward: they hold
+  // customer data that must not outlive the session in this browser.
+  document.addEventListener("submit", function (event) {
+    if (!event.target.hasAttribute("data-logout")) return;
+    try {
+      window.sessionStorage.removeItem("htmx-history-cache");
+      window.localStorage.removeItem("htmx-history-cache");
+    } catch (error) { /* storage disabled: nothing was kept */ }
+  });
+
   // While a look-up waits on PostMetric, ask the server every half second whether it is
   // being retried, and say so in the loading indicator.
   var progressTimer = null;

@@ -31,7 +31,7 @@ def show_audit():
     """Who looked at which visitor: newest first, a page at a time."""
     audit_filter, problem = current_filter()
     try:
-        page = max(int(request.args.get("page", "1")), 1)
+        page = min(max(int(request.args.get("page", "1")), 1), 10**6)  # SQLite integers end
     except ValueError:
         page = 1
     total = audit.count_events(db.session, audit_filter)

@@ -3,6 +3,7 @@ and test the connection with the stored key."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from urllib.parse import urlsplit
 
 from flask import abort, current_app, flash, redirect, request, url_for
 from flask_login import current_user
@@ -85,6 +86,16 @@ def add_site():
     return redirect(url_for("admin.list_sites"), 303)
 
 
+def origin(url: str) -> tuple[str, str]:
+    parts = urlsplit(url.strip())
+    return parts.scheme.lower(), parts.netloc.lower()
+
+
+def moved_without_key(old_base_url: str, form: SiteForm) -> bool:
+    """The form sends the site to another scheme, host or port but keeps the stored key."""
+    return origin(form.base_url.data) != origin(old_base_url) and not form.api_key.data
+
+
 @bp.route("/sites/<slug>/edit", methods=["GET", "POST"])
 def edit_site(slug: str):
     """Change a site's name or base URL, or replace its key."""
@@ -93,15 +104,23 @@ def edit_site(slug: str):
     if request.method == "GET":
         form.api_key.data = ""
     elif form.validate_on_submit():
-        site.name = form.name.data.strip()
-        site.base_url = form.base_url.data
-        if form.api_key.data:
-            store_key(site, form.api_key.data, key_box())
-        db.session.commit()
-        sites_changed()
-        current_app.logger.info("admin %s edited site %s (key replaced: %s)", current_user.id, site.slug, bool(form.api_key.data))
-        flash(f"Site {site.name} is saved.")
-        return redirect(url_for("admin.list_sites"), 303)
+        if moved_without_key(site.base_url, form):
+            # The key goes only where it was entered for: otherwise an admin could point
+            # the site at a host of their own and have the dashboard send them the key.
+            form.api_key.errors.append(
+                "The base URL points at another host: enter the site's API key again. A stored "
+                "key is only ever sent to the address it was entered for."
+            )
+        else:
+            site.name = form.name.data.strip()
+            site.base_url = form.base_url.data
+            if form.api_key.data:
+                store_key(site, form.api_key.data, key_box())
+            db.session.commit()
+            sites_changed()
+            current_app.logger.info("admin %s edited site %s (key replaced: %s)", current_user.id, site.slug, bool(form.api_key.data))
+            flash(f"Site {site.name} is saved.")
+            return redirect(url_for("admin.list_sites"), 303)
     status = 400 if request.method == "POST" else 200
     return render_page("admin/site_edit.html", {}, status=status, section="sites", site=site, form=form, unreadable=not readable(site))
 

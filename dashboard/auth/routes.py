@@ -93,6 +93,13 @@ def init_app(app: Flask) -> None:
             return htmx_redirect(login_url)
         return redirect(login_url)
 
+    @app.after_request
+    def keep_customer_data_out_of_caches(response: Response) -> Response:
+        # Signed-in pages show customer data: no browser or proxy cache may keep them.
+        if current_user.is_authenticated and request.endpoint != "static":
+            response.headers.setdefault("Cache-Control", "no-store")
+        return response
+
     @app.before_request
     def require_login():
         if request.endpoint in PUBLIC_ENDPOINTS or request.endpoint is None:
@@ -148,10 +155,17 @@ def login():
 @bp.post("/logout")
 @login_required
 def logout():
-    """Log out. A POST, so CSRFProtect has already checked its token."""
+    """Log out everywhere. A POST, so CSRFProtect has already checked its token.
+
+    Session cookies are signed, not stored: clearing this browser's copy would leave a
+    copied cookie (or a 14-day remember cookie) working. Rotating the agent's session
+    token voids every cookie issued so far, on every device.
+    """
+    current_user.end_sessions()
+    db.session.commit()
     logout_user()
     session.clear()
-    flash("You are logged out.")
+    flash("You are logged out on every device.")
     return redirect(url_for("auth.login"))
 
 

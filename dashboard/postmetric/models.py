@@ -47,7 +47,10 @@ def _utc(value: Any, handler) -> datetime:
             raise ValueError("not an ISO 8601 time") from None
     if parsed.tzinfo is None:
         return parsed.replace(tzinfo=timezone.utc)
-    return parsed.astimezone(timezone.utc)
+    try:
+        return parsed.astimezone(timezone.utc)
+    except OverflowError:  # 0001-01-01T00:00:00+01:00 has no UTC equivalent
+        raise ValueError("not an ISO 8601 time") from None
 
 
 def _blank_to_none(value: Any) -> Any:

@@ -11,6 +11,7 @@ from sqlalchemy import func, select
 
 from dashboard import audit
 from dashboard.extensions import db
+from dashboard.formatting import shorten, visible_text
 from dashboard.lookup import Lookup, NoSiteConfigured, SiteSearch, UnknownSite, VisitorService
 from dashboard.models import LookupEvent
 from dashboard.rendering import render_page, wants_fragment
@@ -115,6 +116,7 @@ def lookup():
 
 
 @bp.get("/visitors/<visitor_id>")
+@bp.get("/visitors/<path:visitor_id>")  # an ID holding "/" (sent as %2F by a ticket template)
 def show(visitor_id: str):
     """The visitor view at its canonical address."""
     try:
@@ -122,7 +124,8 @@ def show(visitor_id: str):
     except InvalidVisitorId as error:
         return render_home(error=str(error), search_value=visitor_id[:600], status=400)
     state = ViewState.from_args(cleaned, request.args)
-    if cleaned != visitor_id:
+    if cleaned != visitor_id or (not wants_fragment() and not PATH_SAFE_ID.fullmatch(cleaned)):
+        # Trimmed, or an ID a path cannot carry safely: its canonical URL is the query form.
         return redirect(state.url())
     return render_visitor_view(state)
 
@@ -202,7 +205,7 @@ def fetch(state: ViewState, *, refresh: bool) -> Fetched:
         return Fetched(
             state,
             None,
-            f"There is no PostMetric site called “{state.site}”. Open the view without the site "
+            f"There is no PostMetric site called “{shorten(visible_text(state.site), 80)}”. Open the view without the site "
             "parameter to ask every site.",
             404,
         )
@@ -223,6 +226,38 @@ def record_fetch(fetched: Fetched, action: str) -> None:
     else:
         asked = fetched.state.with_changes(site=",".join(lookup.site.slug for lookup in search.lookups))
         record_lookup(asked, None, result.outcome, action)
+
+
+# A fragment (narrowing, filtering, paging) of a visitor the agent opened within this
+# window belongs to that look-up; anything else is a look-up of its own.
+AUDIT_FRAGMENT_WINDOW = timedelta(minutes=60)
+
+
+def asked_postmetric(fetched: Fetched) -> bool:
+    """Whether this request reached PostMetric (a cache miss, a refresh, a live tick)."""
+    return fetched.search is not None and any(not lookup.from_cache for lookup in fetched.search.lookups)
+
+
+def looked_up_recently(state: ViewState, now: datetime) -> bool:
+    """Whether the agent's audit trail already shows this visitor within the window.
+
+    Without this, a request that only claims to be a fragment (any client can send
+    HX-Target) would show a visitor, cached for another agent, with no audit row.
+    """
+    site = LookupEvent.site == state.site if state.site else True
+    return (
+        db.session.scalar(
+            select(LookupEvent.id)
+            .where(
+                LookupEvent.agent_id == current_user.id,
+                LookupEvent.visitor_id == state.visitor_id,
+                LookupEvent.created_at >= now - AUDIT_FRAGMENT_WINDOW,
+                site,
+            )
+            .limit(1)
+        )
+        is not None
+    )
 
 
 def render_visitor_view(state: ViewState):
@@ -249,7 +284,7 @@ def render_visitor_view(state: ViewState):
         "others_found": search.others_found if search else [],
         "failed_sites": [lookup for lookup in search.failed if lookup is not result] if search else [],
     }
-    if is_new_lookup:
+    if is_new_lookup or asked_postmetric(fetched) or not looked_up_recently(fetched.state, now):
         record_fetch(fetched, action)
     state = context["state"] = fetched.state
     if result is not None and result.visitor is not None:

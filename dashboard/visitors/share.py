@@ -13,13 +13,11 @@ import unicodedata
 from datetime import datetime
 from typing import Sequence
 
-from dashboard.formatting import format_datetime, iso, shorten, visible_text
+from dashboard.formatting import format_datetime, iso, neutralise_cell, shorten, visible_text
 from dashboard.postmetric.models import Visitor
 from dashboard.timeline import ContactContext, TimelineEntry, contact_label
 
 SUMMARY_PAGES = 10
-# A spreadsheet runs a cell that starts with one of these as a formula (CSV injection).
-FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 EXPORT_COLUMNS = ("timestamp_utc", "time_local", "session_id", "path", "title", "referrer", "relative_to_contact")
 
 
@@ -77,13 +75,6 @@ def contact_sentence(contact: ContactContext) -> str:
     if contact.active_near:
         return f"Was on {where}, viewed {contact.gap_text} before contact."
     return f"No activity near the contact: the last page view before it was {contact.gap_text} earlier, on {where}."
-
-
-def neutralise_cell(value: str) -> str:
-    """Prefix ``'`` to a cell a spreadsheet would run as a formula."""
-    if value.startswith(FORMULA_STARTS) or value.lstrip(" ").startswith(FORMULA_STARTS):
-        return "'" + value
-    return value
 
 
 def export_rows(entries: Sequence[TimelineEntry], zone: str, moment: datetime | None) -> list[dict[str, str]]:

@@ -86,14 +86,19 @@ class ViewState:
 
     @classmethod
     def from_args(cls, visitor_id: str, args: Mapping[str, str]) -> "ViewState":
+        # Each value is repeated in every link of the page: cap them so that one long
+        # parameter cannot multiply into megabytes (no real value comes near the caps).
+        def capped(name: str, limit: int) -> str | None:
+            return (args.get(name) or "")[:limit] or None
+
         return cls(
             visitor_id=visitor_id,
-            session=args.get("session") or None,
+            session=capped("session", 256),
             q=(args.get("q") or "")[:200],
             order=normalise_order(args.get("order")),
-            at=args.get("at") or None,
-            ticket=(args.get("ticket") or None),
-            site=args.get("site") or None,
+            at=capped("at", 64),
+            ticket=capped("ticket", 200),
+            site=capped("site", 100),
             live=args.get("live") == "1",
         )
 

@@ -12,7 +12,7 @@ from sqlalchemy import select
 from cryptography.fernet import Fernet
 
 from dashboard import create_app
-from dashboard.demo import DEMO_API_KEY
+from dashboard.demo import DEMO_API_KEY, FakeApiServer
 from dashboard.encryption import KeyBox, derived_key
 from dashboard.extensions import db
 from dashboard.models import Site
@@ -176,6 +176,24 @@ def test_add_edit_replace_key_and_delete_a_site(app, admin, fake_api):
     assert post(admin, "/admin/sites/web-shop-eu/delete").status_code == 303
     assert "web-shop-eu" not in sites_in_db(app)
     assert [ref.slug for ref in app.extensions["visitor_service"].sites()] == ["default"]
+
+
+def test_moving_a_site_to_another_host_needs_the_key_again(app, admin, fake_api):
+    """Otherwise an admin could send the stored key to a host of their own."""
+    with FakeApiServer() as elsewhere:
+        refused = post(admin, "/admin/sites/default/edit", {"name": "Default site", "base_url": elsewhere.url, "api_key": ""})
+        assert refused.status_code == 400
+        assert "enter the site&#39;s API key again" in text(refused)
+        assert sites_in_db(app)["default"].base_url == fake_api.url
+        # Test connection and look-ups still go where the key was entered for.
+        admin.get("/visitors/visitor_123")
+        assert elsewhere.stats.calls == 0
+        # With the key entered again the move is made.
+        moved = post(admin, "/admin/sites/default/edit", {"name": "Default site", "base_url": elsewhere.url, "api_key": DEMO_API_KEY})
+        assert moved.status_code == 303 and sites_in_db(app)["default"].base_url == elsewhere.url
+        # Another path on the same host is no move.
+        same_host = post(admin, "/admin/sites/default/edit", {"name": "Default site", "base_url": elsewhere.url + "/analytics", "api_key": ""})
+        assert same_host.status_code == 303
 
 
 def test_a_second_site_with_the_same_name_gets_its_own_slug(app, admin, fake_api):

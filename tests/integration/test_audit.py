@@ -75,6 +75,31 @@ def test_each_look_up_and_refresh_is_recorded_with_the_ticket_when_there_is_one(
         assert before - timedelta(seconds=1) <= created <= datetime.now(timezone.utc)
 
 
+def test_a_request_that_only_claims_to_be_a_fragment_is_still_recorded(app, logged_in, fake_api):
+    fragment = {"HX-Request": "true", "HX-Target": "visitor-detail"}
+    # A visitor this agent never opened, fetched through a "fragment": recorded.
+    logged_in.get("/visitors/visitor_large?session=x", headers=fragment)
+    assert [(e.visitor_id, e.action) for e in events(app)] == [("visitor_large", "lookup")]
+    # Cached for another agent, seen by this one through a fragment: recorded too.
+    other = make_admin(app)
+    colleague = logged_in_client(app, ADMIN_EMAIL, ADMIN_PASSWORD)
+    colleague.get("/visitors/visitor_123")
+    calls = fake_api.stats.calls
+    logged_in.get("/visitors/visitor_123?q=cart", headers={"HX-Request": "true", "HX-Target": "timeline"})
+    assert fake_api.stats.calls == calls  # from the cache
+    mine = [e.visitor_id for e in events(app) if e.agent_id != other]
+    assert mine == ["visitor_large", "visitor_123"]
+    # Further narrowing of the same visitor belongs to that look-up.
+    logged_in.get("/visitors/visitor_123?q=checkout", headers={"HX-Request": "true", "HX-Target": "timeline"})
+    assert len([e for e in events(app) if e.agent_id != other]) == 2
+
+
+def test_a_live_tick_that_asks_postmetric_is_recorded_as_a_refresh(app, logged_in):
+    logged_in.get("/visitors/visitor_live?live=1")
+    logged_in.get("/visitors/visitor_live?live=1&refresh=1", headers={"HX-Request": "true", "HX-Target": "visitor-detail"})
+    assert [e.action for e in events(app)] == ["lookup", "refresh"]
+
+
 @pytest.mark.parametrize("ticket", [None, "ZD-4711"])
 def test_an_export_is_recorded_through_record_lookup(app, auth, ticket):
     with app.test_request_context("/"):

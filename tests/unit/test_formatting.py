@@ -51,7 +51,10 @@ def test_times_in_the_agents_zone_across_a_dst_change():
     assert f.iso(before) == "2024-03-31T00:30:00.000Z"
 
 
-@pytest.mark.parametrize("seconds,text", [(900, "15 min 0 s"), (42, "42 s"), (3720, "1 h 2 min"), (0, "0 s"), (None, "—"), (-5, "0 s")])
+@pytest.mark.parametrize(
+    "seconds,text",
+    [(900, "15 min 0 s"), (42, "42 s"), (3720, "1 h 2 min"), (0, "0 s"), (None, "—"), (-5, "0 s"), (float("inf"), "—"), (float("nan"), "—")],
+)
 def test_durations(seconds, text):
     assert f.format_duration(seconds) == text
 
@@ -119,3 +122,16 @@ def test_relative_times_in_hours_and_days():
 @pytest.mark.parametrize("name,label", [("macos", "macOS"), ("ios", "iOS"), ("chrome", "Chrome"), (None, "Unknown")])
 def test_labels_for_systems_and_browsers(name, label):
     assert f.title_case(name) == label
+
+
+def test_times_at_the_ends_of_the_calendar_do_not_overflow():
+    first = datetime(1, 1, 1, tzinfo=timezone.utc)
+    last = datetime(9999, 12, 31, 23, 59, tzinfo=timezone.utc)
+    assert f.format_datetime(first, "America/New_York").endswith("1-01-01 00:00:00 UTC")  # shown in UTC
+    assert f.format_datetime(last, "Asia/Tokyo") == "9999-12-31 23:59:00 UTC"
+
+
+@pytest.mark.parametrize("cell", ["=1+1", "+1", "-1", "@SUM(A1)", "\tx", "\rx", "  =HYPERLINK(\"x\")"])
+def test_csv_cells_that_a_spreadsheet_would_run_are_neutralised(cell):
+    assert f.neutralise_cell(cell) == "'" + cell
+    assert f.neutralise_cell("plain") == "plain" and f.neutralise_cell(None) == "" and f.neutralise_cell(12) == "12"

@@ -317,3 +317,10 @@ def test_twenty_thousand_page_views_parse_quickly():
     assert visitor.page_views[0].referrer is None and visitor.page_views[1].referrer is not None
     # ~0.1 s on a laptop; generous for slow CI.
     assert elapsed < 2.0, f"parsing took {elapsed:.2f} s"
+
+
+def test_a_time_stamp_without_a_utc_equivalent_is_an_unreadable_answer():
+    body = copy.deepcopy(DOCUMENTED)
+    body["data"]["pageViews"][0]["timestamp"] = "0001-01-01T00:00:00+01:00"
+    with pytest.raises(InvalidResponse):
+        parse(body)

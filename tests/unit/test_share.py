@@ -10,6 +10,7 @@ import pytest
 
 from dashboard.postmetric.models import PageView, Session, Visitor
 from dashboard.timeline import assign_page_views, build_entries, contact_context
+from dashboard.formatting import neutralise_cell
 from dashboard.visitors import share
 
 T0 = datetime(2024, 1, 15, 10, 0, tzinfo=timezone.utc)
@@ -99,7 +100,7 @@ def test_contact_sentences(visitor, minutes, sentence):
     ],
 )
 def test_csv_cells_that_a_spreadsheet_would_run_are_defused(cell, expected):
-    assert share.neutralise_cell(cell) == expected
+    assert neutralise_cell(cell) == expected
 
 
 def test_csv_and_json_exports():
