@@ -220,7 +220,9 @@ class VisitorService:
         self, site: SiteRef, visitor_id: str, *, refresh: bool = False, watcher: Hashable | None = None
     ) -> Lookup:
         client = self.client_for(site)
-        key = (site.slug, visitor_id)
+        # The base URL is part of the key: data fetched before an admin pointed the site
+        # elsewhere must not be served as the new address's answer.
+        key = (site.slug, site.base_url, visitor_id)
 
         def fetch():
             try:

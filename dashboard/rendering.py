@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any, Mapping
 
 from flask import Flask, Response, g, make_response, render_template, request, url_for
+from flask_login import current_user
 from jinja2_fragments.flask import render_block
 
 
@@ -51,19 +52,20 @@ def htmx_redirect(location: str) -> Response:
     return response
 
 
+def agent_zone() -> str:
+    """The signed-in agent's time zone (UTC otherwise), looked up once per request: a big
+    page formats hundreds of times."""
+    if "agent_zone" not in g:
+        g.agent_zone = getattr(current_user, "timezone", None) or "UTC"
+    return g.agent_zone
+
+
 def init_app(app: Flask) -> None:
-    from flask_login import current_user
 
     from dashboard import formatting, timeline
     from dashboard.visitors.state import ViewState
 
-    # A big page formats hundreds of times and icons: look the agent's zone and the
-    # sprite's URL up once per request, not once per use.
-    def agent_zone() -> str:
-        if "agent_zone" not in g:
-            g.agent_zone = getattr(current_user, "timezone", None) or "UTC"
-        return g.agent_zone
-
+    # A big page draws hundreds of icons: look the sprite's URL up once per request.
     def icon_sprite() -> str:
         if "icon_sprite" not in g:
             g.icon_sprite = url_for("static", filename="icons.svg")

@@ -14,7 +14,7 @@ from dashboard.extensions import db
 from dashboard.formatting import shorten, visible_text
 from dashboard.lookup import Lookup, NoSiteConfigured, SiteSearch, UnknownSite, VisitorService
 from dashboard.models import LookupEvent
-from dashboard.rendering import render_page, wants_fragment
+from dashboard.rendering import agent_zone, render_page, wants_fragment
 from dashboard.timeline import (
     TimelinePage,
     assign_page_views,
@@ -159,10 +159,6 @@ def record_lookup(state: ViewState, result: Lookup | None, outcome: str, action:
         )
     except Exception:  # the audit write must not take the page down with it
         current_app.logger.exception("could not record a look-up")
-
-
-def agent_zone() -> str:
-    return getattr(current_user, "timezone", None) or "UTC"
 
 
 @dataclass(frozen=True)
