@@ -104,9 +104,10 @@
     syncView();
   });
 
-  // A view found by asking every site names that site in the address bar. htmx swaps get
-  // it from HX-Push-Url; a page opened directly says it here (the server asked no redirect,
-  // so the look-up is not made twice).
+  // A page opened directly may have a better address than the one it was opened with
+  // (the site that knew the visitor, or the view without refresh=1). htmx swaps get it
+  // from HX-Push-Url / HX-Replace-Url; such a page says it here (no redirect, so the
+  // look-up is not made twice).
   function nameTheSite() {
     var view = document.querySelector("#visitor-view[data-canonical-url]");
     var url = view && view.getAttribute("data-canonical-url");

@@ -275,7 +275,9 @@ def render_visitor_view(state: ViewState):
         "setup_error": fetched.setup_error,
         "result": result,
         "live_interval_ms": int(settings.live_refresh_seconds * 1000),
-        "canonical_url": fetched.state.url() if fetched.state != state else None,
+        # The address bar should name the site that was found, and never keep refresh=1
+        # (a reload would ask PostMetric again): app.js replaces it with this URL.
+        "canonical_url": fetched.state.url() if fetched.state != state or refresh else None,
         "searched_sites": len(search.lookups) if search else 0,
         "others_found": search.others_found if search else [],
         "failed_sites": [lookup for lookup in search.failed if lookup is not result] if search else [],

@@ -194,6 +194,13 @@ def test_refresh_fetches_anew_and_says_how_old_the_data_is(logged_in, fake_api):
     assert response.headers["HX-Replace-Url"] == "/visitors/visitor_123"
 
 
+def test_a_refresh_opened_as_a_page_asks_the_browser_to_drop_refresh_from_the_address(logged_in, fake_api):
+    html = logged_in.get("/visitors/visitor_123?refresh=1&ticket=T-1").get_data(as_text=True)
+    assert 'data-canonical-url="/visitors/visitor_123?ticket=T-1"' in html
+    plain = logged_in.get("/visitors/visitor_123?ticket=T-1").get_data(as_text=True)
+    assert "data-canonical-url" not in plain
+
+
 def test_cached_data_expires(tmp_path, fake_api):
     with dashboard(tmp_path, fake_api.url, visitor_cache_ttl=0.3) as (_, client):
         client.get("/visitors/visitor_123")
