@@ -53,9 +53,7 @@ def render_link(agent: Agent, *, new: bool):
     """The set-password link, shown once; never cached."""
     link = url_for("auth.set_password", token=make_set_password_token(agent), _external=True)
     hours = current_app.extensions["settings"].set_password_link_hours
-    response = render_page("admin/link.html", {}, section="agents", agent=agent, link=link, hours=hours, new=new)
-    response.headers["Cache-Control"] = "no-store"
-    return response
+    return render_page("admin/link.html", {}, section="agents", agent=agent, link=link, hours=hours, new=new)
 
 
 @bp.get("/agents")

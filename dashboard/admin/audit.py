@@ -75,5 +75,5 @@ def export_audit():
     return Response(
         lines(),
         mimetype="text/csv",
-        headers={"Content-Disposition": f'attachment; filename="audit-{stamp}.csv"', "Cache-Control": "no-store"},
+        headers={"Content-Disposition": f'attachment; filename="audit-{stamp}.csv"'},
     )

@@ -95,7 +95,8 @@ def init_app(app: Flask) -> None:
 
     @app.after_request
     def keep_customer_data_out_of_caches(response: Response) -> Response:
-        # Signed-in pages show customer data: no browser or proxy cache may keep them.
+        # Signed-in pages show customer data: no browser or proxy cache may keep them
+        # (this covers downloads, set-password links and progress polls too).
         if current_user.is_authenticated and request.endpoint != "static":
             response.headers.setdefault("Cache-Control", "no-store")
         return response

@@ -134,9 +134,7 @@ def show(visitor_id: str):
 def progress():
     """What the agent's look-up in flight is doing (polled by the loading indicator)."""
     current = service().progress.for_watcher(current_user.id)
-    response = current_app.response_class(current.sentence() if current else "", mimetype="text/plain")
-    response.headers["Cache-Control"] = "no-store"
-    return response
+    return current_app.response_class(current.sentence() if current else "", mimetype="text/plain")
 
 
 @dataclass(frozen=True)
@@ -427,5 +425,4 @@ def export():
     response = make_response(body)
     response.headers["Content-Type"] = EXPORT_TYPES[fmt]
     response.headers["Content-Disposition"] = f'attachment; filename="{share.export_filename(visitor_id, now, fmt)}"'
-    response.headers["Cache-Control"] = "no-store"
     return response

@@ -93,6 +93,8 @@ def test_logging_out_voids_copies_of_the_cookies(app, auth):
 def test_signed_in_pages_are_not_kept_in_caches(logged_in, client):
     assert logged_in.get("/visitors/visitor_123").headers["Cache-Control"] == "no-store"
     assert logged_in.get("/visitors/visitor_123", headers={"HX-Request": "true", "HX-Target": "timeline"}).headers["Cache-Control"] == "no-store"
+    for url in ("/visitor/export?visitorId=visitor_123&format=csv", "/lookups/progress"):
+        assert logged_in.get(url).headers["Cache-Control"] == "no-store", url
     with logged_in.get("/static/app.css") as static:
         assert static.headers.get("Cache-Control") != "no-store"
 
