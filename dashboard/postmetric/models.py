@@ -3,74 +3,33 @@
 The models read PostMetric's camelCase JSON (aliases) but can also be built with the
 Python names (``populate_by_name``). Unknown fields are ignored. Coercion is lax where
 it is harmless (``"5"`` becomes 5) and strict where the data would be meaningless
-(``"five"`` fails). Every datetime is timezone-aware UTC after parsing: any ISO 8601
-offset is converted, a naive time is taken as UTC.
+(``"five"`` fails).
 
-``parse_visitor_payload`` validates the whole ``{"status": "success", "data": {...}}``
-envelope in one pass in pydantic-core (``model_validate_json``), and only when that
-fails looks closer to give a specific reason.
+``parse_visitor_payload`` is the way in from PostMetric, and it applies the rules the
+models alone do not: every datetime becomes aware UTC (any ISO 8601 offset converted,
+a naive time taken as UTC), empty text becomes None, and a missing page-view path "".
+It reads a well-formed answer in one pass in pydantic-core (``model_validate_json``:
+the models have no Python validators, so a 1,000-view visitor is never turned into
+Python dicts first), then normalises it in one Python pass. Only when that strict read
+refuses the answer does it apply the tolerant rules (null lists, missing counts or ID,
+blank or basic-format times) to the parsed JSON and validate it again, which gives
+either the visitor or a specific reason. Models built directly (tests,
+``Visitor.empty``) take their values as given.
 """
 
 from __future__ import annotations
 
 import json
 from datetime import datetime, timezone
-from typing import Annotated, Any
+from typing import Any
 
-from pydantic import (
-    AfterValidator,
-    BaseModel,
-    BeforeValidator,
-    ConfigDict,
-    Field,
-    ValidationError,
-    ValidationInfo,
-    WrapValidator,
-    model_validator,
-)
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
 from .errors import InvalidResponse
 
 __all__ = ["PageView", "Session", "Visitor", "parse_visitor_payload"]
 
-
-def _utc(value: Any, handler) -> datetime:
-    try:
-        parsed = handler(value)
-    except ValidationError:
-        # pydantic-core does not read ISO 8601's basic format (20240115T103000Z);
-        # the standard library does.
-        if not isinstance(value, str):
-            raise
-        try:
-            parsed = datetime.fromisoformat(value.strip())
-        except ValueError:
-            raise ValueError("not an ISO 8601 time") from None
-    if parsed.tzinfo is None:
-        return parsed.replace(tzinfo=timezone.utc)
-    try:
-        return parsed.astimezone(timezone.utc)
-    except OverflowError:  # 0001-01-01T00:00:00+01:00 has no UTC equivalent
-        raise ValueError("not an ISO 8601 time") from None
-
-
-def _blank_to_none(value: Any) -> Any:
-    if value is None or (isinstance(value, str) and not value.strip()):
-        return None
-    return value
-
-
-def _null_to_empty_list(value: Any) -> Any:
-    return [] if value is None else value
-
-
-UtcDatetime = Annotated[datetime, WrapValidator(_utc)]
-"""A datetime that is always aware and in UTC after validation."""
-
-OptionalText = Annotated[str | None, BeforeValidator(_blank_to_none)]
-"""Text that may be missing, null or empty; all three become None."""
-
-OptionalUtcDatetime = Annotated[UtcDatetime | None, BeforeValidator(_blank_to_none)]
+UTC = timezone.utc
 
 
 class _Model(BaseModel):
@@ -84,46 +43,29 @@ class _Model(BaseModel):
 
 
 class PageView(_Model):
-    """One page view. It carries no session ID (assign it by time).
+    """One page view. It carries no session ID (assign it by time)."""
 
-    A visitor can have tens of thousands of these, so only the time stamp has a Python
-    validator; ``_tidy_page_views`` applies the text rules of ``OptionalText`` (and a
-    missing path as "") in one pass over the list, which parses a big visitor a third
-    faster than a validator per field.
-    """
-
-    # A page view without a path is still shown (by title), never dropped.
+    # A page view without a path is still shown (by title), never dropped: parsing
+    # turns a null path into "".
     path: str | None = ""
     title: str | None = None
-    timestamp: UtcDatetime
+    timestamp: datetime
     referrer: str | None = None
-
-
-def _tidy_page_views(views: list[PageView]) -> list[PageView]:
-    for view in views:
-        # Frozen models, still being built: set the fields directly.
-        if view.path is None:
-            object.__setattr__(view, "path", "")
-        if view.title is not None and not view.title.strip():
-            object.__setattr__(view, "title", None)
-        if view.referrer is not None and not view.referrer.strip():
-            object.__setattr__(view, "referrer", None)
-    return views
 
 
 class Session(_Model):
     """One visit: a window ``[first_visit_at, last_seen_at]`` with its device data."""
 
     session_id: str = Field(alias="sessionId")
-    first_visit_at: UtcDatetime = Field(alias="firstVisitAt")
-    last_seen_at: UtcDatetime = Field(alias="lastSeenAt")
+    first_visit_at: datetime = Field(alias="firstVisitAt")
+    last_seen_at: datetime = Field(alias="lastSeenAt")
     page_views: int = Field(0, alias="pageViews")
     duration: int | float | None = None
     """Session length in seconds as PostMetric reports it; None when missing."""
-    device: OptionalText = None
-    browser: OptionalText = None
-    os: OptionalText = None
-    country: OptionalText = None
+    device: str | None = None
+    browser: str | None = None
+    os: str | None = None
+    country: str | None = None
 
 
 class Visitor(_Model):
@@ -137,29 +79,10 @@ class Visitor(_Model):
     visitor_id: str = Field(alias="visitorId")
     session_count: int = Field(alias="sessionCount")
     page_view_count: int = Field(alias="pageViewCount")
-    first_visit: OptionalUtcDatetime = Field(None, alias="firstVisit")
-    last_visit: OptionalUtcDatetime = Field(None, alias="lastVisit")
-    sessions: Annotated[list[Session], BeforeValidator(_null_to_empty_list)] = Field(default_factory=list)
-    page_views: Annotated[
-        list[PageView], BeforeValidator(_null_to_empty_list), AfterValidator(_tidy_page_views)
-    ] = Field(default_factory=list, alias="pageViews")
-
-    @model_validator(mode="before")
-    @classmethod
-    def _defaults(cls, data: Any, info: ValidationInfo) -> Any:
-        if not isinstance(data, dict):
-            return data
-        requested_id = (info.context or {}).get("requested_id")
-        if requested_id is not None and data.get("visitorId") is None and data.get("visitor_id") is None:
-            data = {**data, "visitorId": requested_id}
-        for count, alias, name, array_alias, array_name in (
-            ("sessionCount", "sessionCount", "session_count", "sessions", "sessions"),
-            ("pageViewCount", "pageViewCount", "page_view_count", "pageViews", "page_views"),
-        ):
-            if data.get(alias) is None and data.get(name) is None:
-                array = data.get(array_alias, data.get(array_name))
-                data = {**data, count: len(array) if isinstance(array, list) else 0}
-        return data
+    first_visit: datetime | None = Field(None, alias="firstVisit")
+    last_visit: datetime | None = Field(None, alias="lastVisit")
+    sessions: list[Session] = Field(default_factory=list)
+    page_views: list[PageView] = Field(default_factory=list, alias="pageViews")
 
     @classmethod
     def empty(cls, visitor_id: str) -> Visitor:
@@ -187,6 +110,112 @@ class _Envelope(BaseModel):
 
     status: Any = None
     data: Visitor
+
+
+# ---------------------------------------------------------------------------
+# The rules parsing applies
+
+
+def _as_utc(value: datetime, loc: tuple[str | int, ...]) -> datetime:
+    if value.tzinfo is None:
+        return value.replace(tzinfo=UTC)
+    try:
+        return value.astimezone(UTC)
+    except OverflowError:  # 0001-01-01T00:00:00+01:00 has no UTC equivalent
+        raise InvalidResponse(f"{_path(loc)} is not an ISO 8601 time") from None
+
+
+def _blank_to_none(value: str | None) -> str | None:
+    return None if value is not None and not value.strip() else value
+
+
+def _normalise(visitor: Visitor) -> Visitor:
+    """Apply the text and time rules to a freshly validated visitor, in place; raise
+    ``InvalidResponse`` for a time with no UTC equivalent.
+
+    The models are frozen and not yet shared, so the pass writes their ``__dict__``:
+    a setattr per field would cost more than the validation itself on a big visitor.
+    """
+    fields = visitor.__dict__
+    for name, alias in (("first_visit", "firstVisit"), ("last_visit", "lastVisit")):
+        if fields[name] is not None and fields[name].tzinfo is not UTC:
+            fields[name] = _as_utc(fields[name], ("data", alias))
+    for index, session in enumerate(visitor.sessions):
+        fields = session.__dict__
+        for name, alias in (("first_visit_at", "firstVisitAt"), ("last_seen_at", "lastSeenAt")):
+            if fields[name].tzinfo is not UTC:
+                fields[name] = _as_utc(fields[name], ("data", "sessions", index, alias))
+        for name in ("device", "browser", "os", "country"):
+            fields[name] = _blank_to_none(fields[name])
+    for index, view in enumerate(visitor.page_views):
+        fields = view.__dict__
+        timestamp = fields["timestamp"]
+        if timestamp.tzinfo is not UTC:
+            fields["timestamp"] = _as_utc(timestamp, ("data", "pageViews", index, "timestamp"))
+        if fields["path"] is None:
+            fields["path"] = ""
+        title, referrer = fields["title"], fields["referrer"]
+        if title is not None and not title.strip():
+            fields["title"] = None
+        if referrer is not None and not referrer.strip():
+            fields["referrer"] = None
+    return visitor
+
+
+_CORE_DATETIME = TypeAdapter(datetime)
+
+
+def _tolerant_time(value: Any) -> Any:
+    """A time pydantic-core cannot read but the standard library can (ISO 8601's basic
+    format, 20240115T103000Z, or surrounding spaces) as a datetime; anything else as is,
+    for validation to report."""
+    if not isinstance(value, str):
+        return value
+    try:
+        _CORE_DATETIME.validate_python(value)
+        return value
+    except ValidationError:
+        pass
+    try:
+        return datetime.fromisoformat(value.strip())
+    except ValueError:
+        return value
+
+
+def _tolerate(obj: Any, requested_id: str) -> Any:
+    """The tolerant rules, applied to parsed JSON that the strict read refused: null
+    lists are empty, a missing or null ID is the one asked for, missing or null counts
+    are the lengths of the lists, blank visit times are None, and times in forms only
+    the standard library reads are read by it. Everything else is left for validation
+    to report."""
+    if not isinstance(obj, dict) or not isinstance(obj.get("data"), dict):
+        return obj
+    data = obj["data"]
+    if data.get("visitorId") is None and data.get("visitor_id") is None:
+        data["visitorId"] = requested_id
+    for count, name, array_alias, array_name in (
+        ("sessionCount", "session_count", "sessions", "sessions"),
+        ("pageViewCount", "page_view_count", "pageViews", "page_views"),
+    ):
+        array = data.get(array_alias, data.get(array_name))
+        if data.get(count) is None and data.get(name) is None:
+            data[count] = len(array) if isinstance(array, list) else 0
+        for key in (array_alias, array_name):
+            if key in data and data[key] is None:
+                data[key] = []
+    for key in ("firstVisit", "first_visit", "lastVisit", "last_visit"):
+        if isinstance(data.get(key), str):
+            data[key] = _tolerant_time(data[key]) if data[key].strip() else None
+    for items, time_keys in (
+        (data.get("sessions"), ("firstVisitAt", "first_visit_at", "lastSeenAt", "last_seen_at")),
+        (data.get("pageViews", data.get("page_views")), ("timestamp",)),
+    ):
+        for item in items if isinstance(items, list) else ():
+            if isinstance(item, dict):
+                for key in time_keys:
+                    if key in item:
+                        item[key] = _tolerant_time(item[key])
+    return obj
 
 
 # ---------------------------------------------------------------------------
@@ -274,7 +303,7 @@ def parse_visitor_payload(body: bytes | str, requested_id: str) -> Visitor:
     if not raw.strip():
         raise InvalidResponse("the body is empty", retryable=True)
     try:
-        envelope = _Envelope.model_validate_json(raw, context={"requested_id": requested_id})
+        visitor = _Envelope.model_validate_json(raw).data
     except ValidationError as exc:
         errors = exc.errors(include_url=False)
         first = errors[0]
@@ -287,8 +316,11 @@ def parse_visitor_payload(body: bytes | str, requested_id: str) -> Visitor:
             ) from None
         if first["loc"] == ("data",) and first["type"] == "missing":
             raise InvalidResponse(_missing_data_reason(raw)) from None
-        raise InvalidResponse(_reasons(errors)) from None
-    return envelope.data
+        try:
+            visitor = _Envelope.model_validate(_tolerate(json.loads(raw), requested_id)).data
+        except ValidationError as tolerant_exc:
+            raise InvalidResponse(_reasons(tolerant_exc.errors(include_url=False))) from None
+    return _normalise(visitor)
 
 
 def _json_kind(value: Any) -> str:

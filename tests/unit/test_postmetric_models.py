@@ -10,7 +10,7 @@ import pytest
 from pydantic import ValidationError
 
 from dashboard.postmetric.errors import InvalidResponse
-from dashboard.postmetric.models import PageView, Session, Visitor, parse_visitor_payload
+from dashboard.postmetric.models import PageView, Session, Visitor, _Envelope, _normalise, _tolerate, parse_visitor_payload
 
 DOCUMENTED = {
     "status": "success",
@@ -188,6 +188,67 @@ def test_python_names_also_work():
     view = PageView(path="/a", timestamp="2024-01-15T12:30:00+02:00")
     assert view.timestamp == utc(2024, 1, 15, 10, 30)
     assert view.title is None
+
+
+def test_only_the_parser_normalises_models_built_directly_take_values_as_given():
+    view = PageView(path=None, title=" ", timestamp="2024-01-15T12:30:00+02:00")
+    assert view.timestamp.utcoffset().total_seconds() == 7200
+    assert (view.path, view.title) == (None, " ")
+    parsed = parse(payload(pageViews=[{"path": None, "title": " ", "timestamp": "2024-01-15T12:30:00+02:00"}])).page_views[0]
+    assert (parsed.path, parsed.title, parsed.timestamp) == ("", None, utc(2024, 1, 15, 10, 30))
+    assert parsed.timestamp.tzinfo is timezone.utc
+    session = parse(payload(sessions=[{**DOCUMENTED["data"]["sessions"][0], "firstVisitAt": "2024-01-15T05:30:00-05:00"}])).sessions[0]
+    assert session.first_visit_at == utc(2024, 1, 15, 10, 30) and session.first_visit_at.tzinfo is timezone.utc
+    assert session.last_seen_at.tzinfo is timezone.utc
+
+
+def tolerant_parse(body: bytes, requested_id: str) -> Visitor:
+    """The second route on its own: the tolerant rules, then validation, then the pass."""
+    return _normalise(_Envelope.model_validate(_tolerate(json.loads(body), requested_id)).data)
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        json.dumps(DOCUMENTED).encode(),
+        json.dumps(payload(pageViews=[{"path": None, "title": "", "timestamp": "2024-01-15T12:30:00+02:00", "referrer": " "}])).encode(),
+        json.dumps(payload(sessions=[{**DOCUMENTED["data"]["sessions"][0], "device": "", "firstVisitAt": "2024-01-15T05:30:00-05:00"}])).encode(),
+    ],
+    ids=["documented", "page-view-rules", "session-rules"],
+)
+def test_the_strict_read_and_the_tolerant_one_agree_on_a_well_formed_answer(body):
+    assert parse_visitor_payload(body, "visitor_123") == tolerant_parse(body, "visitor_123")
+
+
+def test_the_strict_read_and_the_tolerant_one_agree_on_a_big_answer():
+    body = big_body(page_views=2_000, sessions=100)
+    assert parse_visitor_payload(body, "big") == tolerant_parse(body, "big")
+
+
+def test_an_answer_only_the_tolerant_rules_read_gives_the_same_visitor_as_its_tidy_form():
+    tidy = copy.deepcopy(DOCUMENTED)
+    untidy = copy.deepcopy(DOCUMENTED)
+    untidy["data"]["pageViews"][0]["timestamp"] = "20240115T103000Z"  # basic format
+    untidy["data"]["firstVisit"] = " 2024-01-15T10:30:00Z "
+    assert parse(untidy) == parse(tidy)
+
+
+@pytest.mark.parametrize(
+    ("where", "reason"),
+    [
+        (lambda d: d["pageViews"][0], "data.pageViews[0].timestamp is not an ISO 8601 time"),
+        (lambda d: d["sessions"][0], "data.sessions[0].firstVisitAt is not an ISO 8601 time"),
+        (lambda d: d, "data.firstVisit is not an ISO 8601 time"),
+    ],
+)
+def test_a_time_without_a_utc_equivalent_is_named_in_the_reason(where, reason):
+    body = copy.deepcopy(DOCUMENTED)
+    target = where(body["data"])
+    key = next(k for k in ("timestamp", "firstVisitAt", "firstVisit") if k in target)
+    target[key] = "0001-01-01T00:00:00+01:00"
+    with pytest.raises(InvalidResponse) as info:
+        parse(body)
+    assert info.value.reason == reason
 
 
 @pytest.mark.parametrize(
