@@ -62,7 +62,7 @@ def agent_zone() -> str:
 
 def init_app(app: Flask) -> None:
 
-    from dashboard import formatting, timeline
+    from dashboard import formatting, markup, timeline
     from dashboard.visitors.state import ViewState
 
     # A big page draws hundreds of icons: look the sprite's URL up once per request.
@@ -73,20 +73,24 @@ def init_app(app: Flask) -> None:
 
     app.jinja_env.filters.update(
         iso=formatting.iso,
-        utc=formatting.format_utc,
         localtime=lambda moment, seconds=True: formatting.format_datetime(moment, agent_zone(), seconds=seconds),
         visible=formatting.visible_text,
         shorten=formatting.shorten,
-        link_ok=formatting.link_scheme_ok,
         flag=formatting.country_flag,
         country_name=formatting.country_name,
-        label=formatting.title_case,
         duration=formatting.format_duration,
-        ago=lambda moment, now: formatting.relative_time(moment, now),
         contact_label=timeline.contact_label,
     )
-    app.jinja_env.globals["icon_sprite"] = icon_sprite
-    app.jinja_env.globals["visitor_url"] = lambda visitor_id, **params: ViewState(visitor_id).url(**params)
+    app.jinja_env.globals.update(
+        icon_sprite=icon_sprite,
+        environment=formatting.environment,
+        # Drawn on every timeline row: Python, not macros (see dashboard.markup).
+        time_tag=markup.time_tag,
+        ago_tag=markup.ago_tag,
+        untrusted=markup.untrusted,
+        referrer_link=markup.referrer_link,
+        visitor_url=lambda visitor_id, **params: ViewState(visitor_id).url(**params),
+    )
 
     @app.context_processor
     def macros() -> dict[str, Any]:

@@ -1,0 +1,104 @@
+"""The markup helpers drawn on every timeline row: escaped, isolated, and the same HTML
+the templates' macros drew before them."""
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+
+import pytest
+from flask import Flask, g
+from markupsafe import Markup
+
+from dashboard import markup
+from dashboard.formatting import environment
+
+AT = datetime(2024, 1, 15, 10, 30, 5, 123000, tzinfo=timezone.utc)
+
+
+@pytest.fixture
+def request_in():
+    """A request context with the agent's zone already chosen (what agent_zone caches)."""
+    app = Flask(__name__)
+
+    def within(zone: str = "UTC"):
+        context = app.test_request_context("/")
+        context.push()
+        g.agent_zone = zone
+        return context
+
+    contexts = []
+    yield lambda zone="UTC": contexts.append(within(zone))
+    for context in reversed(contexts):
+        context.pop()
+
+
+def test_a_time_shows_the_agents_zone_with_the_exact_instant_for_machines(request_in):
+    request_in("Europe/Berlin")
+    html = markup.time_tag(AT)
+    assert isinstance(html, Markup)
+    assert html == '<time datetime="2024-01-15T10:30:05.123Z" title="2024-01-15 10:30:05 UTC">2024-01-15 11:30:05 CET</time>'
+    assert markup.time_tag(AT, seconds=False).endswith(">2024-01-15 11:30 CET</time>")
+    assert markup.time_tag(None) == '<span class="muted">unknown</span>'
+
+
+def test_ago_says_how_long_ago_with_both_times_on_hover(request_in):
+    request_in()
+    html = markup.ago_tag(AT, AT + timedelta(minutes=3))
+    assert html == '<time datetime="2024-01-15T10:30:05.123Z" title="2024-01-15 10:30:05 UTC (2024-01-15 10:30:05 UTC)">3 minutes ago</time>'
+    assert markup.ago_tag(None, AT) == '<span class="muted">never</span>'
+
+
+@pytest.mark.parametrize(
+    ("value", "html"),
+    [
+        ("<script>alert(1)</script>", "<bdi>&lt;script&gt;alert(1)&lt;/script&gt;</bdi>"),
+        ('" onmouseover="x', "<bdi>&#34; onmouseover=&#34;x</bdi>"),
+        ("a\u202eb\x00", "<bdi>a[U+202E]b[U+0000]</bdi>"),
+        ("", '<span class="muted"></span>'),
+        (None, '<span class="muted"></span>'),
+    ],
+)
+def test_untrusted_text_is_escaped_marked_and_isolated(value, html):
+    assert markup.untrusted(value) == html
+
+
+def test_long_untrusted_text_is_cut_with_the_whole_text_one_click_away():
+    html = markup.untrusted("<b>" + "x" * 200, 10)
+    assert html.startswith('<details class="long-text"><summary><bdi>&lt;b&gt;xxxxxx…</bdi> ')
+    assert '<span class="muted">(203 characters, show all)</span>' in html
+    assert html.endswith(f'<bdi class="full-text">&lt;b&gt;{"x" * 200}</bdi></details>')
+    assert markup.untrusted("", empty="<none>") == '<span class="muted">&lt;none&gt;</span>'
+
+
+@pytest.mark.parametrize(
+    ("url", "html"),
+    [
+        (None, '<span class="muted">Direct</span>'),
+        (
+            "https://example.com/?q=<x>&a=\"1\"",
+            '<a class="referrer" href="https://example.com/?q=&lt;x&gt;&amp;a=&#34;1&#34;" rel="noopener noreferrer nofollow" '
+            'target="_blank" title="https://example.com/?q=&lt;x&gt;&amp;a=&#34;1&#34;"><bdi>https://example.com/?q=&lt;x&gt;&amp;a=&#34;1&#34;</bdi></a>',
+        ),
+        ("javascript:alert(1)", '<bdi>javascript:alert(1)</bdi> <span class="muted">(not linked)</span>'),
+        ("https://a.example/\u202e", '<bdi>https://a.example/[U+202E]</bdi> <span class="muted">(not linked)</span>'),
+    ],
+)
+def test_referrers_link_only_clean_http_urls(url, html):
+    assert markup.referrer_link(url) == html
+
+
+def test_a_long_referrer_is_shortened_on_the_page_and_whole_on_hover():
+    url = "https://example.com/" + "p" * 100
+    html = markup.referrer_link(url)
+    assert f'title="{url}"' in html and f"<bdi>{url[:59]}…</bdi>" in html
+
+
+@pytest.mark.parametrize(
+    ("parts", "expected"),
+    [
+        (("desktop", "chrome", "windows"), (("device", "desktop", "Desktop"), ("browser", "chrome", "Chrome"), ("os", "windows", "Windows"))),
+        (("Mobile", "Samsung Internet", "macOS"), (("device", "mobile", "Mobile"), ("browser", "other", "Samsung Internet"), ("os", "macos", "macOS"))),
+        ((None, "", "Mac OS"), (("device", "other", "Unknown"), ("browser", "other", "Unknown"), ("os", "macos", "Mac OS"))),
+    ],
+)
+def test_a_sessions_environment_names_its_icons_and_labels(parts, expected):
+    assert environment(*parts) == expected
