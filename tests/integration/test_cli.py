@@ -84,3 +84,16 @@ def test_demo_serves_the_dashboard_and_prints_working_credentials(tmp_path):
             process.kill()
             process.wait()
         process.stdout.close()
+
+
+def test_a_served_worker_exempts_what_it_built_at_start_from_garbage_collection():
+    import gc
+
+    from dashboard.cli import freeze_startup_objects
+
+    assert gc.get_freeze_count() == 0
+    try:
+        freeze_startup_objects(worker=None)
+        assert gc.get_freeze_count() > 0
+    finally:
+        gc.unfreeze()
