@@ -5,7 +5,9 @@ served by `dashboard serve` (gunicorn), it reports median and p95 of:
 the raw API call alone; the visitor page with the cache cold (a refresh) and warm;
 a session-filter fragment with the cache warm; for visitor_123 and visitor_large
 (1,000 page views). Then 20 concurrent cold requests for one visitor, counting
-upstream calls. It measures; it does not pass or fail.
+upstream calls. The four measurements of a visitor are taken in turn, so drift in the
+machine's speed during a run falls on all of them alike. It measures; it does not
+pass or fail.
 """
 from __future__ import annotations
 
@@ -15,6 +17,7 @@ import tempfile
 import threading
 import time
 from pathlib import Path
+from typing import Callable
 
 import requests
 
@@ -24,13 +27,19 @@ from tests.support.serving import logged_in_session, served_dashboard
 VISITORS = ("visitor_123", "visitor_large")
 
 
-def measure(call, repeat: int) -> list[float]:
-    call()  # one untimed warm-up (connections, imports, first template compile)
-    times = []
+def measure(calls: dict[str, Callable[[], None]], repeat: int) -> dict[str, list[float]]:
+    """Time each call ``repeat`` times, taking the calls in turn (raw, cold, warm, ...,
+    raw, cold, ...) so that every measurement sees the same machine: a 2-core machine's
+    speed drifts over a run, and timing one kind after another would put that drift
+    into the ratios."""
+    for call in calls.values():
+        call()  # one untimed warm-up each (connections, imports, first template compile)
+    times: dict[str, list[float]] = {name: [] for name in calls}
     for _ in range(repeat):
-        started = time.perf_counter()
-        call()
-        times.append(time.perf_counter() - started)
+        for name, call in calls.items():
+            started = time.perf_counter()
+            call()
+            times[name].append(time.perf_counter() - started)
     return times
 
 
@@ -62,15 +71,17 @@ def main() -> None:
         headers = {"Authorization": f"Bearer {DEMO_API_KEY}"}
         rows = []
         for visitor_id in VISITORS:
-            results = {
-                "raw API call": measure(lambda: expect_ok(raw.get(f"{api.url}/api/v1/visitor", params={"visitorId": visitor_id}, headers=headers, timeout=10)), args.repeat),
-                "page, cache cold": measure(lambda: expect_ok(agent.get(f"{url}/visitors/{visitor_id}?refresh=1", timeout=10)), args.repeat),
-                "page, cache warm": measure(lambda: expect_ok(agent.get(f"{url}/visitors/{visitor_id}", timeout=10)), args.repeat),
-                "session fragment, warm": measure(
-                    lambda: expect_ok(agent.get(f"{url}/visitors/{visitor_id}?session=none", headers={"HX-Request": "true", "HX-Target": "visitor-detail"}, timeout=10)),
-                    args.repeat,
-                ),
-            }
+            results = measure(
+                {
+                    "raw API call": lambda: expect_ok(raw.get(f"{api.url}/api/v1/visitor", params={"visitorId": visitor_id}, headers=headers, timeout=10)),
+                    "page, cache cold": lambda: expect_ok(agent.get(f"{url}/visitors/{visitor_id}?refresh=1", timeout=10)),
+                    "page, cache warm": lambda: expect_ok(agent.get(f"{url}/visitors/{visitor_id}", timeout=10)),
+                    "session fragment, warm": lambda: expect_ok(
+                        agent.get(f"{url}/visitors/{visitor_id}?session=none", headers={"HX-Request": "true", "HX-Target": "visitor-detail"}, timeout=10)
+                    ),
+                },
+                args.repeat,
+            )
             raw_median = summary(results["raw API call"])[0]
             for name, times in results.items():
                 median, p95 = summary(times)
