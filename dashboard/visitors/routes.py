@@ -356,8 +356,8 @@ def visitor_context(result: Lookup, state: ViewState, now: datetime, page_size: 
     contact = contact_context(visitor.page_views, moment) if moment else None
     marker = contact_index(entries, moment, state.order) if moment else None
     page: TimelinePage = page_of(entries, request_offset(), page_size, contact_index=marker)
-    last_seen = visitor.last_visit or max((v.timestamp for v in visitor.page_views), default=None)
     newest_view = max((v.timestamp for v in visitor.page_views), default=None)
+    last_seen = visitor.last_visit or newest_view
     active_now = last_seen is not None and now - last_seen <= ACTIVE_WINDOW
     since = parse_moment(request.args.get("since")) if state.live else None
     link = request.host_url.rstrip("/") + state.url()

@@ -6,12 +6,13 @@ only adds the absolute link and sends the bytes.
 from __future__ import annotations
 
 import csv
+import heapq
 import io
 import json
 import re
 import unicodedata
 from datetime import datetime
-from typing import Sequence
+from typing import Iterable, Sequence
 
 from dashboard.formatting import format_datetime, iso, neutralise_cell, shorten, visible_text
 from dashboard.postmetric.models import Visitor
@@ -48,14 +49,15 @@ def ticket_summary(
         f"Last visit: {format_datetime(visitor.last_visit, zone)}",
         f"Sessions: {visitor.session_count:,} · Page views: {visitor.page_view_count:,}",
     ]
-    chosen = sorted(entries, key=lambda e: e.view.timestamp, reverse=True)
+    chosen: Iterable[TimelineEntry] = entries
     if contact is not None:
         lines.append(f"Contact: {format_datetime(contact.moment, zone)}")
         lines.append(f"  {contact_sentence(contact)}")
-        chosen = [e for e in chosen if e.view.timestamp <= contact.moment]
+        chosen = (e for e in entries if e.view.timestamp <= contact.moment)
     if filters:
         lines.append(f"Filtered: {visible_text(filters)}")
-    shown = chosen[:SUMMARY_PAGES]
+    # The newest few (as sorted(..., reverse=True)[:n], ties in timeline order).
+    shown = heapq.nlargest(SUMMARY_PAGES, chosen, key=lambda e: e.view.timestamp)
     heading = "before contact" if contact is not None else "newest first"
     lines.append(f"Last {len(shown)} page view{'' if len(shown) == 1 else 's'} ({heading}):" if shown else "No page views to list.")
     lines.extend(page_line(entry, zone) for entry in shown)
