@@ -121,13 +121,17 @@ class _Envelope(BaseModel):
 # The rules parsing applies
 
 
-def _as_utc(value: datetime, loc: tuple[str | int, ...]) -> datetime:
+class _NoUtcEquivalent(Exception):
+    """A time pydantic read that cannot be moved to UTC (0001-01-01T00:00:00+01:00)."""
+
+
+def _as_utc(value: datetime) -> datetime:
     if value.tzinfo is None:
         return value.replace(tzinfo=UTC)
     try:
         return value.astimezone(UTC)
-    except OverflowError:  # 0001-01-01T00:00:00+01:00 has no UTC equivalent
-        raise InvalidResponse(f"{_path(loc)} is not an ISO 8601 time") from None
+    except OverflowError:
+        raise _NoUtcEquivalent from None
 
 
 def _blank_to_none(value: str | None) -> str | None:
@@ -136,28 +140,28 @@ def _blank_to_none(value: str | None) -> str | None:
 
 def _normalise(visitor: Visitor) -> Visitor:
     """Apply the text and time rules to a freshly validated visitor, in place; raise
-    ``InvalidResponse`` for a time with no UTC equivalent.
+    ``_NoUtcEquivalent`` for a time that cannot be moved to UTC.
 
     The models are frozen and not yet shared, so the pass writes their ``__dict__``:
     a setattr per field would cost more than the validation itself on a big visitor.
     """
     fields = visitor.__dict__
-    for name, alias in (("first_visit", "firstVisit"), ("last_visit", "lastVisit")):
+    for name in ("first_visit", "last_visit"):
         if fields[name] is not None and fields[name].tzinfo not in (UTC, _CORE_UTC):
-            fields[name] = _as_utc(fields[name], ("data", alias))
-    for index, session in enumerate(visitor.sessions):
+            fields[name] = _as_utc(fields[name])
+    for session in visitor.sessions:
         fields = session.__dict__
-        for name, alias in (("first_visit_at", "firstVisitAt"), ("last_seen_at", "lastSeenAt")):
+        for name in ("first_visit_at", "last_seen_at"):
             if fields[name].tzinfo not in (UTC, _CORE_UTC):
-                fields[name] = _as_utc(fields[name], ("data", "sessions", index, alias))
+                fields[name] = _as_utc(fields[name])
         for name in ("device", "browser", "os", "country"):
             fields[name] = _blank_to_none(fields[name])
-    for index, view in enumerate(visitor.page_views):
+    for view in visitor.page_views:
         fields = view.__dict__
         timestamp = fields["timestamp"]
         tz = timestamp.tzinfo
         if tz is not _CORE_UTC and tz is not UTC:
-            fields["timestamp"] = _as_utc(timestamp, ("data", "pageViews", index, "timestamp"))
+            fields["timestamp"] = _as_utc(timestamp)
         if fields["path"] is None:
             fields["path"] = ""
         title, referrer = fields["title"], fields["referrer"]
@@ -168,22 +172,28 @@ def _normalise(visitor: Visitor) -> Visitor:
     return visitor
 
 
+# Not a time to any reader: validation then reports "is not an ISO 8601 time" in its place.
+_NO_UTC_EQUIVALENT = "(a time with no UTC equivalent)"
+
 
 def _tolerant_time(value: Any) -> Any:
-    """A time pydantic-core cannot read but the standard library can (ISO 8601's basic
-    format, 20240115T103000Z, or surrounding spaces) as a datetime; anything else as is,
-    for validation to report."""
+    """A time as ISO 8601 in UTC, read by pydantic-core or else by the standard library
+    (ISO 8601's basic format, 20240115T103000Z, or surrounding spaces). A time neither
+    reads is left as it is and one with no UTC equivalent is marked, for validation to
+    report each in its place; anything but text is left to validation."""
     if not isinstance(value, str):
         return value
     try:
-        _CORE_DATETIME.validate_python(value)
-        return value
+        parsed = _CORE_DATETIME.validate_python(value)
     except ValidationError:
-        pass
+        try:
+            parsed = datetime.fromisoformat(value.strip())
+        except ValueError:
+            return value
     try:
-        return datetime.fromisoformat(value.strip())
-    except ValueError:
-        return value
+        return _as_utc(parsed).isoformat()
+    except _NoUtcEquivalent:
+        return _NO_UTC_EQUIVALENT
 
 
 def _tolerate(obj: Any, requested_id: str) -> Any:
@@ -307,7 +317,7 @@ def parse_visitor_payload(body: bytes | str, requested_id: str) -> Visitor:
     if not raw.strip():
         raise InvalidResponse("the body is empty", retryable=True)
     try:
-        visitor = _Envelope.model_validate_json(raw).data
+        return _normalise(_Envelope.model_validate_json(raw).data)
     except ValidationError as exc:
         errors = exc.errors(include_url=False)
         first = errors[0]
@@ -320,11 +330,22 @@ def parse_visitor_payload(body: bytes | str, requested_id: str) -> Visitor:
             ) from None
         if first["loc"] == ("data",) and first["type"] == "missing":
             raise InvalidResponse(_missing_data_reason(raw)) from None
-        try:
-            visitor = _Envelope.model_validate(_tolerate(json.loads(raw), requested_id)).data
-        except ValidationError as tolerant_exc:
-            raise InvalidResponse(_reasons(tolerant_exc.errors(include_url=False))) from None
-    return _normalise(visitor)
+    except _NoUtcEquivalent:
+        pass
+    return _read_tolerantly(raw, requested_id)
+
+
+def _read_tolerantly(raw: bytes, requested_id: str) -> Visitor:
+    """The second read, for JSON the strict one refused: the tolerant rules, then the
+    same validation. Back as JSON, so that a number in a text field becomes the same
+    text either way (1.0 is "1" to pydantic-core, "1.0" to Python)."""
+    tolerated = json.dumps(_tolerate(json.loads(raw), requested_id))
+    try:
+        return _normalise(_Envelope.model_validate_json(tolerated).data)
+    except ValidationError as exc:
+        raise InvalidResponse(_reasons(exc.errors(include_url=False))) from None
+    except _NoUtcEquivalent:  # pragma: no cover - the tolerant rules moved every time to UTC
+        raise InvalidResponse("a time in it is not an ISO 8601 time") from None
 
 
 def _json_kind(value: Any) -> str:

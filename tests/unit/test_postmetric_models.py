@@ -10,7 +10,7 @@ import pytest
 from pydantic import ValidationError
 
 from dashboard.postmetric.errors import InvalidResponse
-from dashboard.postmetric.models import PageView, Session, Visitor, _Envelope, _normalise, _tolerate, parse_visitor_payload
+from dashboard.postmetric.models import PageView, Session, Visitor, _read_tolerantly, parse_visitor_payload
 
 DOCUMENTED = {
     "status": "success",
@@ -207,8 +207,8 @@ def test_only_the_parser_normalises_models_built_directly_take_values_as_given()
 
 
 def tolerant_parse(body: bytes, requested_id: str) -> Visitor:
-    """The second route on its own: the tolerant rules, then validation, then the pass."""
-    return _normalise(_Envelope.model_validate(_tolerate(json.loads(body), requested_id)).data)
+    """The second read on its own: the tolerant rules, then validation, then the pass."""
+    return _read_tolerantly(body, requested_id)
 
 
 @pytest.mark.parametrize(
@@ -389,3 +389,27 @@ def test_a_time_stamp_without_a_utc_equivalent_is_an_unreadable_answer():
     body["data"]["pageViews"][0]["timestamp"] = "0001-01-01T00:00:00+01:00"
     with pytest.raises(InvalidResponse):
         parse(body)
+
+
+@pytest.mark.parametrize("number", [1.0, -0.0, 1e16, 5.5, 7])
+def test_a_number_in_a_text_field_becomes_the_same_text_whichever_read_takes_it(number):
+    session = {**DOCUMENTED["data"]["sessions"][0], "sessionId": number, "device": number}
+    strict = parse(payload(visitorId=number, sessions=[session], pageViews=[{"path": number, "timestamp": "2024-01-15T10:30:00Z"}]))
+    tolerant = parse(payload(visitorId=number, sessionCount=None, sessions=[session], pageViews=[{"path": number, "timestamp": "2024-01-15T10:30:00Z"}]))
+    assert strict.sessions[0].session_id == tolerant.sessions[0].session_id
+    assert (strict.visitor_id, strict.sessions[0].device, strict.page_views[0].path) == (
+        tolerant.visitor_id, tolerant.sessions[0].device, tolerant.page_views[0].path
+    )
+
+
+def test_every_time_without_a_utc_equivalent_is_listed_with_the_other_problems():
+    body = copy.deepcopy(DOCUMENTED)
+    body["data"]["sessionCount"] = "x"
+    body["data"]["firstVisit"] = "0001-01-01T00:00:00+01:00"
+    body["data"]["pageViews"][0]["timestamp"] = "0001-01-01T00:30:00+02:00"
+    with pytest.raises(InvalidResponse) as info:
+        parse(body)
+    assert info.value.reason == (
+        "data.sessionCount is not a whole number; data.firstVisit is not an ISO 8601 time; "
+        "data.pageViews[0].timestamp is not an ISO 8601 time"
+    )
