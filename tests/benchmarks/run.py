@@ -28,15 +28,19 @@ VISITORS = ("visitor_123", "visitor_large")
 
 
 def measure(calls: dict[str, Callable[[], None]], repeat: int) -> dict[str, list[float]]:
-    """Time each call ``repeat`` times, taking the calls in turn (raw, cold, warm, ...,
-    raw, cold, ...) so that every measurement sees the same machine: a 2-core machine's
-    speed drifts over a run, and timing one kind after another would put that drift
-    into the ratios."""
+    """Time each call ``repeat`` times, taking the calls in turn so that every
+    measurement sees the same machine: a 2-core machine's speed drifts over a run, and
+    timing one kind after another would put that drift into the ratios. Each round
+    starts one call later (raw, cold, warm; cold, warm, raw; ...), so that work one call
+    leaves behind (garbage to collect) does not always fall on the same next one."""
     for call in calls.values():
         call()  # one untimed warm-up each (connections, imports, first template compile)
     times: dict[str, list[float]] = {name: [] for name in calls}
-    for _ in range(repeat):
-        for name, call in calls.items():
+    names = list(calls)
+    for round_ in range(repeat):
+        shift = round_ % len(names)
+        for name in names[shift:] + names[:shift]:
+            call = calls[name]
             started = time.perf_counter()
             call()
             times[name].append(time.perf_counter() - started)
