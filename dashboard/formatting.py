@@ -47,14 +47,19 @@ def format_datetime(moment: datetime | None, zone: str | None = "UTC", *, second
         local = moment.astimezone(safe_zone(zone))
     except OverflowError:  # the calendar's first or last day, moved past its end
         local = moment.astimezone(timezone.utc)
-    pattern = "%Y-%m-%d %H:%M:%S %Z" if seconds else "%Y-%m-%d %H:%M %Z"
-    return local.strftime(pattern)
+    return f"{_clock(local, seconds)} {local.tzname() or ''}"
+
+
+def _clock(moment: datetime, seconds: bool = True) -> str:
+    """``2024-01-15 10:30:00`` (or without seconds): sliced from isoformat, which is
+    half the cost of strftime, and a page formats a few hundred times."""
+    return moment.isoformat(" ", "seconds")[: 19 if seconds else 16]
 
 
 def format_utc(moment: datetime | None) -> str:
     if moment is None:
         return ""
-    return moment.astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
+    return f"{_clock(moment.astimezone(timezone.utc))} UTC"
 
 
 def iso(moment: datetime | None) -> str:
