@@ -1,18 +1,32 @@
 """The few pieces of markup drawn dozens of times on one page, as Python functions.
 
-A visitor's page shows a time, a title, a path and a referrer on every timeline row;
-as Jinja macros these were most of its render time (a macro call costs more than the
-formatting it does). Each returns ``Markup`` with every value escaped; the templates
-call them as globals: ``{{ time_tag(dt) }}``, ``{{ untrusted(text, 80) }}``,
-``{{ referrer_link(url) }}``, ``{{ ago_tag(dt, now) }}``.
+A visitor's page shows a time, a title, a path and a referrer on every timeline row,
+and a device, browser, OS and country for every session; as Jinja macros these were
+most of its render time (a macro call costs more than the formatting it does). Each
+returns ``Markup`` with every value escaped; the templates call them as globals:
+``{{ time_tag(dt) }}``, ``{{ untrusted(text, 80) }}``, ``{{ referrer_link(url) }}``,
+``{{ ago_tag(dt, now) }}``, ``{{ session_environment(session) }}``.
 """
 from __future__ import annotations
 
 from datetime import datetime
+from functools import lru_cache
 
+from flask import g, url_for
 from markupsafe import Markup, escape
 
-from dashboard.formatting import format_datetime, format_utc, iso, link_scheme_ok, relative_time, shorten, visible_text
+from dashboard.formatting import (
+    country_flag,
+    country_name,
+    environment,
+    format_datetime,
+    format_utc,
+    iso,
+    link_scheme_ok,
+    relative_time,
+    shorten,
+    visible_text,
+)
 from dashboard.rendering import agent_zone
 
 UNKNOWN = Markup('<span class="muted">unknown</span>')
@@ -64,3 +78,34 @@ def referrer_link(url: str | None) -> Markup:
             f'title="{escape(shown)}"><bdi>{escape(shorten(shown, 60))}</bdi></a>'
         )
     return Markup(f'{untrusted(url, 60)} <span class="muted">(not linked)</span>')
+
+
+def icon_sprite() -> str:
+    """The icons' URL, looked up once per request (a big page draws a hundred icons)."""
+    sprite = g.get("icon_sprite")
+    if sprite is None:
+        sprite = g.icon_sprite = url_for("static", filename="icons.svg")
+    return sprite
+
+
+def session_environment(session) -> Markup:
+    """Device, browser and OS with their icons, then the country with its flag."""
+    parts = (session.device, session.browser, session.os, session.country)
+    # Few combinations recur across sessions; long (odd) values are not worth keeping.
+    if all(part is None or len(part) <= 64 for part in parts):
+        return _environment_cached(*parts, icon_sprite())
+    return _environment(*parts, icon_sprite())
+
+
+def _environment(device: str | None, browser: str | None, os: str | None, country: str | None, sprite: str) -> Markup:
+    html = "".join(
+        f'<span class="env"><svg class="icon" aria-hidden="true" focusable="false"><use href="{escape(sprite)}#{kind}-{key}"></use></svg> '
+        f"{escape(label)}</span> "
+        for kind, key, label in environment(device, browser, os)
+    )
+    flag = country_flag(country)
+    flag_html = f'<span class="flag" aria-hidden="true">{escape(flag)}</span> ' if flag else ""
+    return Markup(f'{html}<span class="env">{flag_html}{escape(country_name(country))}</span>')
+
+
+_environment_cached = lru_cache(maxsize=1024)(_environment)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any, Mapping
 
-from flask import Flask, Response, g, make_response, render_template, request, url_for
+from flask import Flask, Response, g, make_response, render_template, request
 from flask_login import current_user
 from jinja2_fragments.flask import render_block
 
@@ -55,9 +55,10 @@ def htmx_redirect(location: str) -> Response:
 def agent_zone() -> str:
     """The signed-in agent's time zone (UTC otherwise), looked up once per request: a big
     page formats hundreds of times."""
-    if "agent_zone" not in g:
-        g.agent_zone = getattr(current_user, "timezone", None) or "UTC"
-    return g.agent_zone
+    zone = g.get("agent_zone")
+    if zone is None:
+        zone = g.agent_zone = getattr(current_user, "timezone", None) or "UTC"
+    return zone
 
 
 def init_app(app: Flask) -> None:
@@ -65,26 +66,18 @@ def init_app(app: Flask) -> None:
     from dashboard import formatting, markup, timeline
     from dashboard.visitors.state import ViewState
 
-    # A big page draws hundreds of icons: look the sprite's URL up once per request.
-    def icon_sprite() -> str:
-        if "icon_sprite" not in g:
-            g.icon_sprite = url_for("static", filename="icons.svg")
-        return g.icon_sprite
-
     app.jinja_env.filters.update(
         iso=formatting.iso,
-        localtime=lambda moment, seconds=True: formatting.format_datetime(moment, agent_zone(), seconds=seconds),
+        localtime=lambda moment, seconds=True, zone=None: formatting.format_datetime(moment, zone or agent_zone(), seconds=seconds),
         visible=formatting.visible_text,
         shorten=formatting.shorten,
-        flag=formatting.country_flag,
-        country_name=formatting.country_name,
         duration=formatting.format_duration,
         contact_label=timeline.contact_label,
     )
     app.jinja_env.globals.update(
-        icon_sprite=icon_sprite,
-        environment=formatting.environment,
-        # Drawn on every timeline row: Python, not macros (see dashboard.markup).
+        agent_zone=agent_zone,
+        # Drawn on every timeline row and session: Python, not macros (see dashboard.markup).
+        session_environment=markup.session_environment,
         time_tag=markup.time_tag,
         ago_tag=markup.ago_tag,
         untrusted=markup.untrusted,

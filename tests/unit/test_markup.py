@@ -102,3 +102,29 @@ def test_a_long_referrer_is_shortened_on_the_page_and_whole_on_hover():
 )
 def test_a_sessions_environment_names_its_icons_and_labels(parts, expected):
     assert environment(*parts) == expected
+
+
+class Sess:
+    def __init__(self, device=None, browser=None, os=None, country=None):
+        self.device, self.browser, self.os, self.country = device, browser, os, country
+
+
+def test_a_sessions_environment_draws_icons_labels_and_the_country(request_in):
+    request_in()
+    html = markup.session_environment(Sess("desktop", "chrome", "macos", "GB"))
+    assert html == (
+        '<span class="env"><svg class="icon" aria-hidden="true" focusable="false"><use href="/static/icons.svg#device-desktop"></use></svg> Desktop</span> '
+        '<span class="env"><svg class="icon" aria-hidden="true" focusable="false"><use href="/static/icons.svg#browser-chrome"></use></svg> Chrome</span> '
+        '<span class="env"><svg class="icon" aria-hidden="true" focusable="false"><use href="/static/icons.svg#os-macos"></use></svg> macOS</span> '
+        '<span class="env"><span class="flag" aria-hidden="true">\U0001F1EC\U0001F1E7</span> United Kingdom</span>'
+    )
+    assert markup.session_environment(Sess()).endswith('<span class="env">Unknown country</span>')
+
+
+@pytest.mark.parametrize("size", [10, 1000])  # short values are cached, long ones are not
+def test_a_hostile_environment_is_escaped(request_in, size):
+    request_in()
+    hostile = '<img src=x onerror="alert(1)">' + "x" * size
+    html = markup.session_environment(Sess(hostile, hostile, hostile, hostile))
+    assert "<img" not in html and "&lt;img src=x onerror=&#34;alert(1)&#34;&gt;" in html
+    assert html.count("#device-other") == 1 and html.count("#os-other") == 1
