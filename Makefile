@@ -31,8 +31,9 @@ test: install browser
 unit: install
 	$(BIN)/pytest tests/unit
 
+# make bench BENCH_ARGS="--repeat 60 --latency 0.1"
 bench: install
-	$(BIN)/python -m tests.benchmarks.run
+	$(BIN)/python -m tests.benchmarks.run $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache test-artifacts
