@@ -32,6 +32,7 @@ from dashboard.formatting import (
     shorten,
     visible_text,
 )
+from dashboard.postmetric.models import Session
 from dashboard.rendering import agent_zone
 
 UNKNOWN = Markup('<span class="muted">unknown</span>')
@@ -93,7 +94,7 @@ def icon_sprite() -> str:
     return sprite
 
 
-def session_environment(session) -> Markup:
+def session_environment(session: Session) -> Markup:
     """Device, browser and OS with their icons, then the country with its flag."""
     parts = (session.device, session.browser, session.os, session.country)
     # Few combinations recur across sessions; long (odd) values are not worth keeping.

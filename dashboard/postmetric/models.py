@@ -199,9 +199,9 @@ def _tolerant_time(value: Any) -> Any:
 def _tolerate(obj: Any, requested_id: str) -> Any:
     """The tolerant rules, applied to parsed JSON that the strict read refused: null
     lists are empty, a missing or null ID is the one asked for, missing or null counts
-    are the lengths of the lists, blank visit times are None, and times in forms only
-    the standard library reads are read by it. Everything else is left for validation
-    to report."""
+    are the lengths of the lists, blank visit times are None, and every time that can
+    be read is written as ISO 8601 in UTC (see ``_tolerant_time``). Everything else is
+    left for validation to report."""
     if not isinstance(obj, dict) or not isinstance(obj.get("data"), dict):
         return obj
     data = obj["data"]
