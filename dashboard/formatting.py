@@ -126,13 +126,9 @@ ICONS = {
 }
 
 
-@lru_cache(maxsize=1024)
 def environment(device: str | None, browser: str | None, os: str | None) -> tuple[tuple[str, str, str], ...]:
-    """``(kind, icon key, label)`` for a session's device, browser and OS, in that order.
-
-    One cached call per session instead of a macro per part: a big page lists dozens of
-    sessions, and the nested macros were a tenth of its render time.
-    """
+    """``(kind, icon key, label)`` for a session's device, browser and OS, in that order
+    (markup.session_environment draws them and keeps the HTML)."""
     parts = []
     for kind, name in (("device", device), ("browser", browser), ("os", os)):
         key = (name or "").lower().replace(" ", "")

@@ -68,14 +68,13 @@ def init_app(app: Flask) -> None:
 
     app.jinja_env.filters.update(
         iso=formatting.iso,
-        localtime=lambda moment, seconds=True, zone=None: formatting.format_datetime(moment, zone or agent_zone(), seconds=seconds),
+        localtime=lambda moment, seconds=True: formatting.format_datetime(moment, agent_zone(), seconds=seconds),
         visible=formatting.visible_text,
         shorten=formatting.shorten,
         duration=formatting.format_duration,
         contact_label=timeline.contact_label,
     )
     app.jinja_env.globals.update(
-        agent_zone=agent_zone,
         # Drawn on every timeline row and session: Python, not macros (see dashboard.markup).
         session_environment=markup.session_environment,
         time_tag=markup.time_tag,

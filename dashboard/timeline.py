@@ -76,6 +76,8 @@ class TimelineRow:
     @property
     def earliest(self) -> TimelineEntry:
         """The run's first view in time: the one whose referrer says where the visitor came from."""
+        if len(self.entries) == 1:  # most rows: no need to compare
+            return self.entries[0]
         return min(self.entries, key=lambda e: e.view.timestamp)
 
 

@@ -126,6 +126,10 @@ class _NoUtcEquivalent(Exception):
 
 
 def _as_utc(value: datetime) -> datetime:
+    """The time in UTC: kept as it is when it already is (pydantic-core's UTC or
+    timezone.utc), taken as UTC when naive, converted otherwise."""
+    if value.tzinfo is _CORE_UTC or value.tzinfo is UTC:
+        return value
     if value.tzinfo is None:
         return value.replace(tzinfo=UTC)
     try:
@@ -147,20 +151,18 @@ def _normalise(visitor: Visitor) -> Visitor:
     """
     fields = visitor.__dict__
     for name in ("first_visit", "last_visit"):
-        if fields[name] is not None and fields[name].tzinfo not in (UTC, _CORE_UTC):
+        if fields[name] is not None:
             fields[name] = _as_utc(fields[name])
     for session in visitor.sessions:
         fields = session.__dict__
         for name in ("first_visit_at", "last_seen_at"):
-            if fields[name].tzinfo not in (UTC, _CORE_UTC):
-                fields[name] = _as_utc(fields[name])
+            fields[name] = _as_utc(fields[name])
         for name in ("device", "browser", "os", "country"):
             fields[name] = _blank_to_none(fields[name])
     for view in visitor.page_views:
         fields = view.__dict__
         timestamp = fields["timestamp"]
-        tz = timestamp.tzinfo
-        if tz is not _CORE_UTC and tz is not UTC:
+        if timestamp.tzinfo is not _CORE_UTC:  # the usual case, checked inline: 1,000s of these
             fields["timestamp"] = _as_utc(timestamp)
         if fields["path"] is None:
             fields["path"] = ""

@@ -139,6 +139,15 @@ def test_consecutive_views_of_one_path_collapse_into_one_row(repetitive):
     assert page.total == 7 and page.end == 7 and not page.has_more
 
 
+@pytest.mark.parametrize("order", ["asc", "desc"])
+def test_a_rows_earliest_view_is_the_first_in_time_whatever_the_order(order):
+    views = [view(1, "/"), view(2, "/p"), view(3, "/p"), view(4, "/p")]
+    entries = build_entries(views, [None] * len(views), order=order)
+    rows = {r.entry.view.path: r for r in page_of(entries, 0, 50).rows}
+    assert rows["/p"].count == 3 and rows["/p"].earliest.view.timestamp == at(2)  # its referrer is shown
+    assert rows["/"].earliest is rows["/"].entry
+
+
 def test_collapse_can_be_turned_off(repetitive):
     assert [count for _, count in runs(page_of(repetitive, 0, 50, collapse=False))] == [1] * 7
 
