@@ -147,3 +147,21 @@ def live_server(app):
     add_agent(app)
     with LiveServer(app) as server:
         yield server
+
+
+@pytest.fixture(scope="session")
+def postgres_server_url():
+    """A throwaway PostgreSQL server for the whole run (started only when a test asks)."""
+    from tests.support.services import postgres_server
+
+    with postgres_server() as url:
+        yield url
+
+
+@pytest.fixture(scope="session")
+def redis_server_url():
+    """A throwaway Redis server for the whole run (started only when a test asks)."""
+    from tests.support.services import redis_server
+
+    with redis_server() as url:
+        yield url
