@@ -10,9 +10,17 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import humanize
 import pycountry
 
-# Characters that can reorder text around them (bidi embeddings, overrides, isolates,
-# marks) and control characters (category Cc, tab excepted).
-HIDDEN_CHARACTERS = re.compile("[\x00-\x08\x0a-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+# The one rule for hidden characters in text from strangers: control characters
+# (category Cc) and every bidi control that can reorder text around it (the marks
+# ALM U+061C, LRM and RLM, embeddings, overrides, isolates). Tab is in the set only
+# to be shown as a plain space: it hides nothing and reorders nothing, but a title
+# or message must not carry one into a ticket or a link.
+HIDDEN_CHARACTERS = re.compile("[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+
+
+def _mark(match: re.Match[str]) -> str:
+    character = match.group()
+    return " " if character == "\t" else f"[U+{ord(character):04X}]"
 
 
 @lru_cache(maxsize=1024)
@@ -24,14 +32,15 @@ def safe_zone(name: str | None) -> ZoneInfo:
 
 
 def visible_text(value: str | None) -> str:
-    """The text with control and bidi-control characters shown as visible ``[U+XXXX]`` marks.
+    """The text with control and bidi-control characters shown as visible ``[U+XXXX]``
+    marks, and tabs as spaces (see HIDDEN_CHARACTERS).
 
     Such characters come from strangers (page titles, paths, referrers); written as
     marks they can neither reorder the page nor hide what the text really holds.
     """
     if not value:
         return ""
-    return HIDDEN_CHARACTERS.sub(lambda match: f"[U+{ord(match.group()):04X}]", value)
+    return HIDDEN_CHARACTERS.sub(_mark, value)
 
 
 def shorten(value: str, limit: int) -> str:

@@ -22,6 +22,8 @@ from __future__ import annotations
 import math
 import re
 
+from dashboard.formatting import HIDDEN_CHARACTERS
+
 __all__ = [
     "PostMetricError",
     "BadRequest",
@@ -53,7 +55,6 @@ _SECRET_PATTERNS = (
     re.compile(r"(?i)bearer\s+\S+"),
     re.compile(r"(?i)(api[_-]?key|token|secret|authorization)(\s*[:=]\s*)\S+"),
 )
-_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069]+")
 
 
 def clean_upstream_message(message: object, *, secrets: tuple[str, ...] = ()) -> str | None:
@@ -70,7 +71,7 @@ def clean_upstream_message(message: object, *, secrets: tuple[str, ...] = ()) ->
             text = pattern.sub(lambda m: f"{m.group(1)}{m.group(2)}[redacted]", text)
         else:
             text = pattern.sub("[redacted]", text)
-    text = _CONTROL.sub(" ", text)
+    text = HIDDEN_CHARACTERS.sub(" ", text)
     text = " ".join(text.split())
     if not text:
         return None

@@ -16,6 +16,25 @@ def test_control_and_bidi_characters_become_visible_marks():
     assert f.visible_text(None) == ""
 
 
+@pytest.mark.parametrize(
+    ("text", "shown"),
+    [
+        ("a\u061cb", "a[U+061C]b"),  # ARABIC LETTER MARK is a bidi control like LRM and RLM
+        ("a\u200eb\u200fc", "a[U+200E]b[U+200F]c"),
+        ("Cart\tCheckout", "Cart Checkout"),  # a tab hides nothing: it is shown as a space
+        ("line\nbreak\r", "line[U+000A]break[U+000D]"),
+        ("\u0627\u0644\u0639\u0631\u0628\u064a\u0629", "\u0627\u0644\u0639\u0631\u0628\u064a\u0629"),  # Arabic letters stay
+    ],
+)
+def test_one_rule_for_hidden_characters(text, shown):
+    assert f.visible_text(text) == shown
+
+
+def test_a_url_with_a_tab_or_a_letter_mark_is_not_linked():
+    assert not f.link_scheme_ok("https://x.example/\tpath")
+    assert not f.link_scheme_ok("https://x.example/\u061cpath")
+
+
 def test_shorten_keeps_short_text():
     assert f.shorten("abc", 5) == "abc"
     assert f.shorten("abcdef", 4) == "abc…"

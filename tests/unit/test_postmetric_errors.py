@@ -97,6 +97,9 @@ def test_unknown_secrets_in_other_shapes_are_scrubbed_when_given():
         (42, None),
         ("   ", None),
         ("line\nbreak\x00 and \u202eRTL", "line break and RTL"),
+        # The same rule as the page (formatting.HIDDEN_CHARACTERS): the Arabic letter
+        # mark is a bidi control, a tab is a space.
+        ("left\u061cright\ttab", "left right tab"),
         ("x" * 500, "x" * 199 + "…"),
     ],
 )
