@@ -133,6 +133,8 @@ def test_csv_and_json_exports():
         ("../../etc/passwd", "etc_passwd_timeline_20240115T100000Z.csv"),
         ('"; rm -rf /', "rm_-rf_timeline_20240115T100000Z.csv"),
         ("日本", "visitor_timeline_20240115T100000Z.csv"),
+        ("..", "visitor_timeline_20240115T100000Z.csv"),
+        ("\u202egpj.exe\tx", "gpj.exe_x_timeline_20240115T100000Z.csv"),
         ("x" * 300, "x" * 60 + "_timeline_20240115T100000Z.csv"),
     ],
 )
