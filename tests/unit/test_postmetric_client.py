@@ -610,6 +610,11 @@ def _wrapped(reason: BaseException, outer: type[requests.RequestException] = req
         (_wrapped(urllib3.exceptions.SSLError("certificate verify failed"), requests.exceptions.SSLError), "tls_failure"),
         (_wrapped(urllib3.exceptions.ConnectTimeoutError(None, "timed out"), requests.ConnectTimeout), "connect_timeout"),
         (requests.ConnectionError(urllib3.exceptions.ReadTimeoutError(None, "/", "Read timed out.")), "timeout"),
+        # Recognised by class, not by name: a subclass and a connect time-out that
+        # requests did not turn into ConnectTimeout.
+        (requests.ConnectionError(type("ProxyReadTimeout", (urllib3.exceptions.ReadTimeoutError,), {})(None, "/", "slow")), "timeout"),
+        (_wrapped(urllib3.exceptions.ConnectTimeoutError(None, "timed out")), "connect_timeout"),
+        (_wrapped(type("ProxyNameError", (urllib3.exceptions.NameResolutionError,), {})("h", None, socket.gaierror(-2, "x"))), "dns_failure"),
         (requests.exceptions.ChunkedEncodingError("Connection broken: IncompleteRead"), "connection_failed"),
     ],
 )
