@@ -10,9 +10,17 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import humanize
 import pycountry
 
-# Characters that can reorder text around them (bidi embeddings, overrides, isolates,
-# marks) and control characters (category Cc, tab excepted).
-HIDDEN_CHARACTERS = re.compile("[\x00-\x08\x0a-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+# The one rule for hidden characters in text from strangers: control characters
+# (category Cc) and every bidi control that can reorder text around it (the marks
+# ALM U+061C, LRM and RLM, embeddings, overrides, isolates). Tab is in the set only
+# to be shown as a plain space: it hides nothing and reorders nothing, but a title
+# or message must not carry one into a ticket or a link.
+HIDDEN_CHARACTERS = re.compile("[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+
+
+def _mark(match: re.Match[str]) -> str:
+    character = match.group()
+    return " " if character == "\t" else f"[U+{ord(character):04X}]"
 
 
 @lru_cache(maxsize=1024)
@@ -24,14 +32,15 @@ def safe_zone(name: str | None) -> ZoneInfo:
 
 
 def visible_text(value: str | None) -> str:
-    """The text with control and bidi-control characters shown as visible ``[U+XXXX]`` marks.
+    """The text with control and bidi-control characters shown as visible ``[U+XXXX]``
+    marks, and tabs as spaces (see HIDDEN_CHARACTERS).
 
     Such characters come from strangers (page titles, paths, referrers); written as
     marks they can neither reorder the page nor hide what the text really holds.
     """
     if not value:
         return ""
-    return HIDDEN_CHARACTERS.sub(lambda match: f"[U+{ord(match.group()):04X}]", value)
+    return HIDDEN_CHARACTERS.sub(_mark, value)
 
 
 def shorten(value: str, limit: int) -> str:
@@ -69,18 +78,43 @@ def iso(moment: datetime | None) -> str:
     return moment.astimezone(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
-def format_duration(seconds: float | int | None) -> str:
-    """``15 min 0 s``, ``2 h 5 min``, ``42 s``; an em dash when unknown."""
+# Units of a duration, largest first; a duration is written in the largest one that
+# fits and the next one down.
+DURATION_UNITS = (("d", 86_400), ("h", 3_600), ("min", 60), ("s", 1))
+
+
+def _largest_unit(total: int) -> int:
+    return next(i for i, (_, size) in enumerate(DURATION_UNITS) if total >= size or size == 1)
+
+
+def format_duration(seconds: float | int | None, *, round_up: bool = False) -> str:
+    """How long something lasts, the one way the dashboard writes it: ``42 s``,
+    ``15 min 0 s``, ``2 h 5 min``, ``3 d 4 h``, ``0.2 s`` (tenths only below 10 s);
+    an em dash when unknown.
+
+    Seconds are rounded to the nearest; the smaller unit shown is then cut, not
+    rounded (1 h 2 min 50 s is ``1 h 2 min``). With ``round_up`` both are rounded up
+    instead, for a wait that must never be promised too early.
+    """
     if seconds is None or not math.isfinite(seconds):
         return "—"
-    total = max(int(round(seconds)), 0)
-    hours, rest = divmod(total, 3600)
-    minutes, secs = divmod(rest, 60)
-    if hours:
-        return f"{hours} h {minutes} min"
-    if minutes:
-        return f"{minutes} min {secs} s"
-    return f"{secs} s"
+    if seconds <= 0:
+        return "0 s"
+    if seconds < 10 and seconds != int(seconds):
+        tenths = math.ceil(seconds * 10) if round_up else round(seconds * 10)
+        if tenths < 100:
+            return f"{tenths / 10:g} s"
+    total = math.ceil(seconds) if round_up else int(round(seconds))
+    unit = _largest_unit(total)
+    if round_up and unit + 1 < len(DURATION_UNITS):
+        step = DURATION_UNITS[unit + 1][1]
+        total = -(-total // step) * step
+        unit = _largest_unit(total)  # 59 min 59.5 s rounds up to 1 h 0 min
+    if unit + 1 == len(DURATION_UNITS):
+        return f"{total} s"
+    (large, large_size), (small, small_size) = DURATION_UNITS[unit], DURATION_UNITS[unit + 1]
+    count, rest = divmod(total, large_size)
+    return f"{count} {large} {rest // small_size} {small}"
 
 
 def relative_time(moment: datetime | None, now: datetime) -> str:

@@ -39,10 +39,6 @@ class SiteRef:
     base_url: str
     api_key: str = field(repr=False)
 
-    @property
-    def key_hint(self) -> str:
-        return f"…{self.api_key[-4:]}" if len(self.api_key) >= 4 else "…"
-
 
 def sites_from_settings(settings: Settings) -> list[SiteRef]:
     if settings.postmetric_api_url and settings.postmetric_api_key:

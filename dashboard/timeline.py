@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import NamedTuple, Sequence
 
+from dashboard.formatting import format_duration
 from dashboard.postmetric.models import PageView, Session
 
 ORDERS = ("desc", "asc")
@@ -241,24 +242,12 @@ def contact_index(entries: Sequence[TimelineEntry], moment: datetime, order: str
     return next((i for i, e in enumerate(entries) if e.view.timestamp > moment), len(entries))
 
 
-def _span(seconds: int) -> str:
-    if seconds < 60:
-        return f"{seconds} s"
-    minutes = seconds // 60
-    if minutes < 60:
-        return f"{minutes} min"
-    hours, minutes = divmod(minutes, 60)
-    if hours < 48:
-        return f"{hours} h {minutes} min" if minutes else f"{hours} h"
-    return f"{hours // 24} days"
-
-
 def contact_label(moment: datetime, contact: datetime) -> str:
-    """``12 min before contact``, ``3 min after contact``, ``at contact``."""
+    """``12 min 30 s before contact``, ``3 min 0 s after contact``, ``at contact``."""
     delta = int((moment - contact).total_seconds())
     if delta == 0:
         return "at contact"
-    return f"{_span(abs(delta))} {'after' if delta > 0 else 'before'} contact"
+    return f"{format_duration(abs(delta))} {'after' if delta > 0 else 'before'} contact"
 
 
 @dataclass(frozen=True)
@@ -281,7 +270,7 @@ class ContactContext:
 
     @property
     def gap_text(self) -> str:
-        return "" if self.gap is None else _span(int(self.gap.total_seconds()))
+        return "" if self.gap is None else format_duration(int(self.gap.total_seconds()))
 
 
 def contact_context(page_views: Sequence[PageView], moment: datetime) -> ContactContext:

@@ -15,10 +15,6 @@ class LoginForm(FlaskForm):
     timezone = HiddenField(validators=[Length(max=64)])
 
 
-class LogoutForm(FlaskForm):
-    """Only a CSRF token: logging out is a POST."""
-
-
 def password_rule(_form, field) -> None:
     problem = password_problem(field.data or "")
     if problem:

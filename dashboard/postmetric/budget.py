@@ -214,8 +214,6 @@ class BudgetRegistry:
                 budget = self._budgets[fingerprint] = self._factory()
             return budget
 
-    for_key = get
-
     def __len__(self) -> int:
         with self._lock:
             return len(self._budgets)

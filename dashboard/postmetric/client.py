@@ -35,6 +35,7 @@ from urllib.parse import urlsplit
 
 import requests
 from requests.structures import CaseInsensitiveDict
+from urllib3.exceptions import ConnectTimeoutError, NameResolutionError, NewConnectionError, ReadTimeoutError
 
 from .budget import RateBudget, parse_reset, parse_retry_after
 from .errors import (
@@ -329,16 +330,17 @@ class PostMetricClient:
         during_body: bool = False,
     ) -> PostMetricError:
         causes = _causes(exc)
-        names = {type(c).__name__ for c in causes}
-        if isinstance(exc, requests.ConnectTimeout) or "ConnectTimeoutError" in names:
-            return UpstreamTimeout(connect_timeout, "connect")
-        if isinstance(exc, requests.ReadTimeout) or "ReadTimeoutError" in names or any(
-            isinstance(c, (socket.timeout, TimeoutError)) for c in causes
+        # urllib3 makes every failed connection (refused, DNS) a subclass of
+        # ConnectTimeoutError for old callers; like requests, only the others time out.
+        if isinstance(exc, requests.ConnectTimeout) or any(
+            isinstance(c, ConnectTimeoutError) and not isinstance(c, NewConnectionError) for c in causes
         ):
+            return UpstreamTimeout(connect_timeout, "connect")
+        if isinstance(exc, requests.ReadTimeout) or any(isinstance(c, (ReadTimeoutError, TimeoutError)) for c in causes):
             return UpstreamTimeout(read_timeout, "read")
         if isinstance(exc, requests.exceptions.SSLError) or any(isinstance(c, ssl.SSLError) for c in causes):
             return ConnectionFailed(kind="tls_failure")
-        if "NameResolutionError" in names or any(isinstance(c, socket.gaierror) for c in causes):
+        if any(isinstance(c, (NameResolutionError, socket.gaierror)) for c in causes):
             return ConnectionFailed(kind="dns_failure")
         if any(isinstance(c, ConnectionRefusedError) for c in causes):
             return ConnectionFailed(

@@ -19,8 +19,11 @@ anything that looks like a key and cut to 200 characters (see ``clean_upstream_m
 
 from __future__ import annotations
 
-import math
 import re
+
+import humanize
+
+from dashboard.formatting import HIDDEN_CHARACTERS, format_duration
 
 __all__ = [
     "PostMetricError",
@@ -41,7 +44,6 @@ __all__ = [
     "ResponseTooLarge",
     "DeadlineExceeded",
     "clean_upstream_message",
-    "format_seconds",
 ]
 
 UPSTREAM_MESSAGE_LIMIT = 200
@@ -53,7 +55,6 @@ _SECRET_PATTERNS = (
     re.compile(r"(?i)bearer\s+\S+"),
     re.compile(r"(?i)(api[_-]?key|token|secret|authorization)(\s*[:=]\s*)\S+"),
 )
-_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069]+")
 
 
 def clean_upstream_message(message: object, *, secrets: tuple[str, ...] = ()) -> str | None:
@@ -70,25 +71,13 @@ def clean_upstream_message(message: object, *, secrets: tuple[str, ...] = ()) ->
             text = pattern.sub(lambda m: f"{m.group(1)}{m.group(2)}[redacted]", text)
         else:
             text = pattern.sub("[redacted]", text)
-    text = _CONTROL.sub(" ", text)
+    text = HIDDEN_CHARACTERS.sub(" ", text)
     text = " ".join(text.split())
     if not text:
         return None
     if len(text) > UPSTREAM_MESSAGE_LIMIT:
         text = text[: UPSTREAM_MESSAGE_LIMIT - 1].rstrip() + "…"
     return text
-
-
-def format_seconds(seconds: float) -> str:
-    """'1 s', '30 s', '2 min', '1 h 5 min' (rounded up: never promise too early)."""
-    whole = max(1, math.ceil(seconds))
-    if whole < 120:
-        return f"{whole} s"
-    minutes = math.ceil(whole / 60)
-    if minutes < 120:
-        return f"{minutes} min"
-    hours, rest = divmod(minutes, 60)
-    return f"{hours} h {rest} min" if rest else f"{hours} h"
 
 
 def _said(upstream_message: str | None) -> str:
@@ -134,6 +123,10 @@ class PostMetricError(Exception):
 
     def _default_message(self) -> str:
         return self.default_message
+
+    def _when(self, unknown: str) -> str:
+        """When to try again: ``in 30 s`` (rounded up), or ``unknown`` without a Retry-After."""
+        return f"in {format_duration(self.retry_after, round_up=True)}" if self.retry_after else unknown
 
     def __str__(self) -> str:
         return self.message
@@ -214,7 +207,7 @@ class RateLimited(PostMetricError):
     retryable = True
 
     def _default_message(self) -> str:
-        when = f"in {format_seconds(self.retry_after)}" if self.retry_after else "in a minute"
+        when = self._when("in a minute")
         return (
             "PostMetric's request limit for this site's key is reached (it is shared by "
             f"every agent). Try again {when}."
@@ -227,7 +220,7 @@ class BudgetExhausted(RateLimited):
     title = "PostMetric's request limit is reached"
 
     def _default_message(self) -> str:
-        when = f"in {format_seconds(self.retry_after)}" if self.retry_after else "in a minute"
+        when = self._when("in a minute")
         return f"PostMetric's request limit is reached; try again {when}."
 
 
@@ -268,7 +261,7 @@ class ServiceUnavailable(PostMetricError):
     retryable = True
 
     def _default_message(self) -> str:
-        when = f"in {format_seconds(self.retry_after)}" if self.retry_after else "in a moment"
+        when = self._when("in a moment")
         return (
             "PostMetric is temporarily unavailable (HTTP 503), for example during "
             f"maintenance. Try again {when}."
@@ -322,20 +315,13 @@ class UpstreamTimeout(PostMetricError):
         super().__init__(**kwargs)
 
     def _default_message(self) -> str:
-        secs = _secs(self.seconds)
+        secs = format_duration(self.seconds)
         if self.phase == "connect":
             return (
                 f"PostMetric did not accept a connection within {secs}. It may be down or "
                 "unreachable from this server; try again in a moment."
             )
         return f"PostMetric did not answer within {secs}. It may be busy; try again in a moment."
-
-
-def _secs(seconds: float) -> str:
-    if seconds >= 0.95 and abs(seconds - round(seconds)) < 0.05:
-        n = round(seconds)
-        return f"{n} second" if n == 1 else f"{n} seconds"
-    return f"{seconds:.2g} seconds" if seconds < 1 else f"{seconds:.1f} seconds"
 
 
 class ConnectionFailed(PostMetricError):
@@ -412,19 +398,14 @@ class ResponseTooLarge(PostMetricError):
 
     def _default_message(self) -> str:
         return (
-            f"PostMetric's answer for this visitor is larger than the {_bytes(self.cap)} limit, "
+            f"PostMetric's answer for this visitor is larger than the {_size(self.cap)} limit, "
             "so it was not loaded. An admin can raise the limit; retrying will not help."
         )
 
 
-def _bytes(n: int) -> str:
-    if n >= 1024 * 1024 and n % (1024 * 1024) == 0:
-        return f"{n // (1024 * 1024)} MB"
-    if n >= 1024 * 1024:
-        return f"{n / (1024 * 1024):.1f} MB"
-    if n >= 1024:
-        return f"{n / 1024:.0f} KB"
-    return f"{n} bytes"
+def _size(n: int) -> str:
+    """``64 KiB``, ``20 MiB``: the body cap is set in bytes, in powers of 1024."""
+    return humanize.naturalsize(n, binary=True, format="%.3g")
 
 
 class DeadlineExceeded(PostMetricError):
@@ -452,7 +433,7 @@ class DeadlineExceeded(PostMetricError):
 
     def _default_message(self) -> str:
         return (
-            f"PostMetric kept failing for {_secs(self.deadline)} ({self.attempts} attempts). "
+            f"PostMetric kept failing for {format_duration(self.deadline)} ({self.attempts} attempts). "
             f"Last problem: {self.last_error.message}"
         )
 

@@ -9,10 +9,10 @@ import csv
 import heapq
 import io
 import json
-import re
-import unicodedata
 from datetime import datetime
 from typing import Iterable, Sequence
+
+from werkzeug.utils import secure_filename
 
 from dashboard.formatting import format_datetime, iso, neutralise_cell, shorten, visible_text
 from dashboard.postmetric.models import Visitor
@@ -119,7 +119,7 @@ def timeline_json(visitor: Visitor, rows: Sequence[dict[str, str]], *, filters: 
 
 
 def export_filename(visitor_id: str, moment: datetime, extension: str) -> str:
-    """``visitor_123_timeline_20240120T142200Z.csv``: the visitor (made file-safe) and the time."""
-    ascii_id = unicodedata.normalize("NFKD", visitor_id).encode("ascii", "ignore").decode("ascii")
-    safe = re.sub(r"[^A-Za-z0-9._-]+", "_", ascii_id).strip("._-")[:60] or "visitor"
+    """``visitor_123_timeline_20240120T142200Z.csv``: the visitor (made file-safe by
+    werkzeug: ASCII letters, digits, ``._-``, no path) and the time."""
+    safe = secure_filename(visitor_id)[:60] or "visitor"
     return f"{safe}_timeline_{moment.strftime('%Y%m%dT%H%M%SZ')}.{extension}"

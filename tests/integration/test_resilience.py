@@ -85,7 +85,7 @@ def test_each_upstream_outcome_on_the_page_and_in_a_fragment(tmp_path, visitor_i
 def test_body_over_the_configured_cap_is_refused_without_reading_it_all(tmp_path, fake_api):
     with dashboard(tmp_path, fake_api.url, upstream_max_body_bytes=64 * 1024) as (_, client):
         html = client.get("/visitors/visitor_large").get_data(as_text=True)  # ~300 KB of JSON
-    assert error_kind(html) == "too_large" and "64 KB" in html
+    assert error_kind(html) == "too_large" and "64 KiB" in html
 
 
 def test_connection_refused(tmp_path):
@@ -112,7 +112,7 @@ def test_connect_timeout(tmp_path):
 def test_read_timeout_says_how_long_it_waited(tmp_path, fake_api):
     with dashboard(tmp_path, fake_api.url) as (_, client):
         check_both_renders(client, "fail-slow", "timeout", retry=True)
-        assert "did not answer within 1 second" in client.get("/visitors/fail-slow").get_data(as_text=True)
+        assert "did not answer within 1 s." in client.get("/visitors/fail-slow").get_data(as_text=True)
 
 
 def test_a_flaky_upstream_is_retried_until_it_answers(tmp_path, fake_api):

@@ -68,7 +68,7 @@ def test_ticket_moment_marks_labels_highlights_and_summarises(logged_in):
     assert html.count('id="contact-marker"') == 1
     assert "When they wrote in" in html and "Was on “Your cart” (/cart), viewed 30 s before contact." in html
     assert "5 page views came after it." in html
-    assert "min after contact" in html and "before contact" in html
+    assert "4 min 30 s after contact" in html and "1 d 4 h before contact" in html
     assert html.count("Last page before contact</span>") == 1
     highlighted = re.search(r'<tr class="view[^"]*last-before-contact[^"]*".*?</tr>', html, re.S).group(0)
     assert "/cart" in highlighted

@@ -16,6 +16,25 @@ def test_control_and_bidi_characters_become_visible_marks():
     assert f.visible_text(None) == ""
 
 
+@pytest.mark.parametrize(
+    ("text", "shown"),
+    [
+        ("a\u061cb", "a[U+061C]b"),  # ARABIC LETTER MARK is a bidi control like LRM and RLM
+        ("a\u200eb\u200fc", "a[U+200E]b[U+200F]c"),
+        ("Cart\tCheckout", "Cart Checkout"),  # a tab hides nothing: it is shown as a space
+        ("line\nbreak\r", "line[U+000A]break[U+000D]"),
+        ("\u0627\u0644\u0639\u0631\u0628\u064a\u0629", "\u0627\u0644\u0639\u0631\u0628\u064a\u0629"),  # Arabic letters stay
+    ],
+)
+def test_one_rule_for_hidden_characters(text, shown):
+    assert f.visible_text(text) == shown
+
+
+def test_a_url_with_a_tab_or_a_letter_mark_is_not_linked():
+    assert not f.link_scheme_ok("https://x.example/\tpath")
+    assert not f.link_scheme_ok("https://x.example/\u061cpath")
+
+
 def test_shorten_keeps_short_text():
     assert f.shorten("abc", 5) == "abc"
     assert f.shorten("abcdef", 4) == "abc…"
@@ -53,10 +72,34 @@ def test_times_in_the_agents_zone_across_a_dst_change():
 
 @pytest.mark.parametrize(
     "seconds,text",
-    [(900, "15 min 0 s"), (42, "42 s"), (3720, "1 h 2 min"), (0, "0 s"), (None, "—"), (-5, "0 s"), (float("inf"), "—"), (float("nan"), "—")],
+    [
+        (900, "15 min 0 s"),
+        (42, "42 s"),
+        (3720, "1 h 2 min"),
+        (3770, "1 h 2 min"),  # the smaller unit is cut, not rounded
+        (774.9, "12 min 55 s"),  # seconds are rounded
+        (0, "0 s"),
+        (None, "—"),
+        (-5, "0 s"),
+        (float("inf"), "—"),
+        (float("nan"), "—"),
+        (0.2, "0.2 s"),  # tenths below 10 s: a short time-out
+        (1.5, "1.5 s"),
+        (9.96, "10 s"),
+        (4 * 86400 + 180, "4 d 0 h"),
+        (86400 + 3 * 3600 + 59 * 60, "1 d 3 h"),
+    ],
 )
 def test_durations(seconds, text):
     assert f.format_duration(seconds) == text
+
+
+@pytest.mark.parametrize(
+    "seconds,text",
+    [(0.21, "0.3 s"), (41.2, "42 s"), (119.5, "2 min 0 s"), (7530, "2 h 6 min"), (3599.5, "1 h 0 min"), (86399, "1 d 0 h"), (7200, "2 h 0 min")],
+)
+def test_durations_rounded_up_never_promise_too_early(seconds, text):
+    assert f.format_duration(seconds, round_up=True) == text
 
 
 def test_relative_time():

@@ -186,7 +186,7 @@ def test_acquire_is_thread_safe():
 def test_registry_shares_one_budget_per_key_and_never_stores_the_key(clocks):
     key_a, key_b = "pm_" + "a" * 64, "pm_" + "b" * 64
     registry = BudgetRegistry(limit=2, window=60.0, clock=clocks.monotonic, wall_clock=clocks.wall)
-    assert registry.get(key_a) is registry.for_key(key_a)
+    assert registry.get(key_a) is registry.get(key_a)
     assert registry.get(key_a) is not registry.get(key_b)
     registry.get(key_a).acquire()
     registry.get(key_a).acquire()

@@ -48,7 +48,7 @@ def test_documented_messages():
         "settings; retrying will not help."
     )
     assert str(e.UpstreamTimeout(10.0, "read")) == (
-        "PostMetric did not answer within 10 seconds. It may be busy; try again in a moment."
+        "PostMetric did not answer within 10 s. It may be busy; try again in a moment."
     )
     assert str(e.BudgetExhausted(retry_after=41.2)) == "PostMetric's request limit is reached; try again in 42 s."
     assert e.BadRequest(upstream_message="visitorId parameter is required").message == (
@@ -61,7 +61,7 @@ def test_deadline_wraps_the_last_error():
     last = e.BadGateway(upstream_status=502)
     err = e.DeadlineExceeded(last, deadline=10.0, attempts=3)
     assert err.last_error is last and err.__cause__ is last
-    assert err.message == f"PostMetric kept failing for 10 seconds (3 attempts). Last problem: {last.message}"
+    assert err.message == f"PostMetric kept failing for 10 s (3 attempts). Last problem: {last.message}"
     assert err.upstream_status == 502 and err.retryable
 
 
@@ -97,6 +97,9 @@ def test_unknown_secrets_in_other_shapes_are_scrubbed_when_given():
         (42, None),
         ("   ", None),
         ("line\nbreak\x00 and \u202eRTL", "line break and RTL"),
+        # The same rule as the page (formatting.HIDDEN_CHARACTERS): the Arabic letter
+        # mark is a bidi control, a tab is a space.
+        ("left\u061cright\ttab", "left right tab"),
         ("x" * 500, "x" * 199 + "…"),
     ],
 )
@@ -104,9 +107,14 @@ def test_upstream_messages_are_cleaned(message, expected):
     assert e.clean_upstream_message(message) == expected
 
 
-@pytest.mark.parametrize(("seconds", "text"), [(0.2, "1 s"), (30, "30 s"), (119.5, "2 min"), (3600, "60 min"), (7200, "2 h"), (7500, "2 h 5 min")])
-def test_format_seconds(seconds, text):
-    assert e.format_seconds(seconds) == text
+@pytest.mark.parametrize(("retry_after", "when"), [(0.2, "in 0.2 s"), (41.2, "in 42 s"), (119.5, "in 2 min 0 s"), (7530, "in 2 h 6 min"), (None, "in a moment")])
+def test_retry_waits_are_rounded_up(retry_after, when):
+    assert str(e.ServiceUnavailable(retry_after=retry_after)).endswith(f"Try again {when}.")
+
+
+def test_the_body_cap_is_written_in_binary_units():
+    assert "larger than the 20 MiB limit" in str(e.ResponseTooLarge(20 * 1024 * 1024))
+    assert "larger than the 64 KiB limit" in str(e.ResponseTooLarge(64 * 1024))
 
 
 def test_invalid_arguments():

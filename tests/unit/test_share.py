@@ -60,7 +60,7 @@ def test_summary_with_a_contact_lists_what_led_up_to_it(visitor):
     contact = contact_context(visitor.page_views, at(21))
     text = share.ticket_summary(visitor, entries_of(visitor, order="asc"), zone="UTC", link="L", contact=contact)
     assert "Contact: 2024-01-15 10:21:00 UTC" in text
-    assert "Was on “Page 5” (/p5), viewed 1 min before contact." in text
+    assert "Was on “Page 5” (/p5), viewed 1 min 0 s before contact." in text
     assert "Last 6 page views (before contact):" in text
     assert "/p6" not in text
 
@@ -76,8 +76,8 @@ def test_summary_text_is_plain_and_defused():
 @pytest.mark.parametrize(
     "minutes,sentence",
     [
-        (-5, "No page views before the contact; the first came 5 min after contact."),
-        (100, "No activity near the contact: the last page view before it was 44 min earlier, on “Page 14” (/p14)."),
+        (-5, "No page views before the contact; the first came 5 min 0 s after contact."),
+        (100, "No activity near the contact: the last page view before it was 44 min 0 s earlier, on “Page 14” (/p14)."),
     ],
 )
 def test_contact_sentences(visitor, minutes, sentence):
@@ -133,6 +133,8 @@ def test_csv_and_json_exports():
         ("../../etc/passwd", "etc_passwd_timeline_20240115T100000Z.csv"),
         ('"; rm -rf /', "rm_-rf_timeline_20240115T100000Z.csv"),
         ("日本", "visitor_timeline_20240115T100000Z.csv"),
+        ("..", "visitor_timeline_20240115T100000Z.csv"),
+        ("\u202egpj.exe\tx", "gpj.exe_x_timeline_20240115T100000Z.csv"),
         ("x" * 300, "x" * 60 + "_timeline_20240115T100000Z.csv"),
     ],
 )

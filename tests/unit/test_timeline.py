@@ -250,14 +250,14 @@ def test_parse_moment(text, expected):
 @pytest.mark.parametrize(
     "minutes,label",
     [
-        (-12, "12 min before contact"),
-        (-12.9, "12 min before contact"),
-        (3, "3 min after contact"),
+        (-12, "12 min 0 s before contact"),
+        (-12.9, "12 min 54 s before contact"),
+        (3, "3 min 0 s after contact"),
         (0, "at contact"),
         (-0.5, "30 s before contact"),
         (-125, "2 h 5 min before contact"),
-        (120, "2 h after contact"),
-        (-60 * 24 * 4 - 3, "4 days before contact"),
+        (120, "2 h 0 min after contact"),
+        (-60 * 24 * 4 - 3, "4 d 0 h before contact"),
     ],
 )
 def test_contact_labels(minutes, label):
@@ -267,10 +267,10 @@ def test_contact_labels(minutes, label):
 def test_contact_context_says_where_the_visitor_was():
     views = [view(40, "/late"), view(25, "/cart", "Your Cart"), view(5, "/checkout"), view(1, "/")]
     near = contact_context(views, at(28))
-    assert near.last_before.path == "/cart" and near.gap_text == "3 min" and near.active_near
+    assert near.last_before.path == "/cart" and near.gap_text == "3 min 0 s" and near.active_near
     assert near.first_after.path == "/late" and near.views_after == 1
     far = contact_context(views, at(40 + 31))
-    assert far.last_before.path == "/late" and far.gap_text == "31 min" and not far.active_near
+    assert far.last_before.path == "/late" and far.gap_text == "31 min 0 s" and not far.active_near
     none_before = contact_context(views, at(0))
     assert none_before.last_before is None and none_before.gap is None and none_before.views_after == 4
     assert not none_before.active_near
