@@ -6,7 +6,6 @@ import time.
 from __future__ import annotations
 
 import logging
-import os
 from datetime import timedelta
 
 from flask import Flask, jsonify
@@ -23,9 +22,6 @@ def limiter_storage_uri(settings: Settings) -> str:
 def create_app(settings: Settings | None = None, *, run_migrations: bool = True) -> Flask:
     """Build the app from ``settings`` (default: the environment, a .env file included)."""
     if settings is None:
-        from dotenv import load_dotenv
-
-        load_dotenv(os.environ.get("DASHBOARD_ENV_FILE", ".env"), override=False)
         settings = Settings.from_env()
 
     app = Flask(

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import gc
-import os
 import secrets
 import sys
 
@@ -19,14 +18,11 @@ DEMO_EMAIL = "demo@example.com"
 
 def load_settings(mode: str | None = None, **changes: object) -> Settings:
     """Settings from the environment (and .env), or a clear sentence and exit status 2."""
-    from dotenv import load_dotenv
-
-    load_dotenv(os.environ.get("DASHBOARD_ENV_FILE", ".env"), override=False)
     try:
         settings = Settings.from_env(mode=mode)
+        return settings.with_changes(**changes) if changes else settings
     except ConfigError as error:
         raise click.ClickException(str(error)) from None
-    return settings.with_changes(**changes) if changes else settings
 
 
 def prepare_database(settings: Settings):
@@ -142,12 +138,8 @@ def demo(host: str, port: int) -> None:
     api = FakeApiServer()  # on a free local port
     api.start()
     try:
-        settings = load_settings(mode="demo")
-        settings = settings.with_changes(
-            postmetric_api_url=api.url,
-            postmetric_api_key=DEMO_API_KEY,
-            database_url=os.environ.get("DATABASE_URL") or f"sqlite:///{settings.instance_path / 'demo.sqlite3'}",
-        )
+        # Demo mode's own SQLite file unless DATABASE_URL is set.
+        settings = load_settings(mode="demo", postmetric_api_url=api.url, postmetric_api_key=DEMO_API_KEY)
         engine = prepare_database(settings)
         password = secrets.token_urlsafe(12)
         save_agent(engine, DEMO_EMAIL, password, admin=True, update=True)
@@ -198,7 +190,7 @@ def serve(host: str, port: int, workers: int, threads: int) -> None:
             # A look-up may wait up to the retry deadline; leave room above it.
             self.cfg.set("timeout", int(settings.upstream_deadline + settings.upstream_read_timeout + 30))
             self.cfg.set("accesslog", "-")
-            self.cfg.set("forwarded_allow_ips", os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1"))
+            self.cfg.set("forwarded_allow_ips", settings.forwarded_allow_ips)
             self.cfg.set("post_worker_init", freeze_startup_objects)
 
         def load(self):

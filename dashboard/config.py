@@ -1,63 +1,40 @@
 """Settings read from the environment once, validated at start-up.
 
-Everything the app needs from outside comes through :class:`Settings`; nothing else
-reads ``os.environ``. A missing secret in production stops the start with a sentence
-that says what to set.
+Every setting is declared once, below in :class:`Settings`: its environment variable, type,
+default, bounds and one-line meaning. The README's configuration table is rendered from
+that declaration (:func:`configuration_table`) and a test keeps the two equal.
+:meth:`Settings.from_env` is the only reader of ``os.environ`` and of the ``.env`` file. A
+missing secret in production stops the start with a sentence that says what to set.
 """
 from __future__ import annotations
 
 import os
 import re
 import secrets
-from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Mapping
+from typing import Any, Literal, Mapping, get_args
 from urllib.parse import urlsplit
 
+from pydantic import Field, ValidationError, ValidationInfo, field_validator, model_validator
+from pydantic_settings import BaseSettings, EnvSettingsSource, SettingsConfigDict
+
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
-DEFAULT_INSTANCE_PATH = PROJECT_ROOT / "instance"
+MB = 1024 * 1024
 
 
-class ConfigError(Exception):
+class ConfigError(ValueError):
     """The environment does not describe a usable configuration."""
 
 
-def _number(env: Mapping[str, str], name: str, default: float, *, minimum: float = 0.0) -> float:
-    raw = env.get(name, "").strip()
-    if not raw:
-        return default
-    try:
-        value = float(raw)
-    except ValueError:
-        raise ConfigError(f"{name} must be a number of seconds or a count, not {raw!r}.") from None
-    if value < minimum:
-        raise ConfigError(f"{name} must be at least {minimum:g}, not {raw!r}.")
-    return value
-
-
-def _flag(env: Mapping[str, str], name: str, default: bool) -> bool:
-    raw = env.get(name, "").strip().lower()
-    if not raw:
-        return default
-    if raw in {"1", "true", "yes", "on"}:
-        return True
-    if raw in {"0", "false", "no", "off"}:
-        return False
-    raise ConfigError(f"{name} must be true or false, not {raw!r}.")
-
-
-def _rate_limit(env: Mapping[str, str], name: str, default: str) -> str:
-    """A Flask-Limiter rate such as "5 per 15 minutes" (several separated by ";")."""
-    raw = env.get(name, "").strip()
-    if not raw:
-        return default
-    from limits import parse_many
-
-    try:
-        parse_many(raw)
-    except ValueError:
-        raise ConfigError(f"{name} must be a rate such as '5 per 15 minutes', not {raw!r}.") from None
-    return raw
+def setting(
+    default: Any, env: str | None, meaning: str, *, shown: str | None = None, accepts: str | None = None, **constraints: Any
+) -> Any:
+    """Declare one setting: its environment variable (None: not read from the
+    environment), default, one-line meaning and bounds (``ge=...``); ``shown`` and
+    ``accepts`` say in the README's words what the default is and which text is accepted,
+    where the type and bounds do not say it."""
+    extra = {key: value for key, value in (("shown_default", shown), ("accepts", accepts)) if value is not None} or None
+    return Field(default, validation_alias=env, description=meaning, json_schema_extra=extra, **constraints)
 
 
 # One CSP source: a quoted keyword, a scheme ("https:") or a host with optional scheme,
@@ -65,36 +42,6 @@ def _rate_limit(env: Mapping[str, str], name: str, default: str) -> str:
 _CSP_SOURCE = re.compile(
     r"'(?:self|none)'|[a-z][a-z0-9+.-]*:|(?:[a-z][a-z0-9+.-]*://)?(?:\*\.)?[A-Za-z0-9.-]+(?::(?:\d+|\*))?(?:/[A-Za-z0-9._~/%-]*)?"
 )
-
-
-def _frame_ancestors(env: Mapping[str, str]) -> str:
-    raw = env.get("FRAME_ANCESTORS", "").strip()
-    if not raw:
-        return "'none'"
-    sources = [source for source in raw.split(" ") if source]  # split on spaces only: a tab or newline is refused
-    valid = all(_CSP_SOURCE.fullmatch(source) for source in sources)
-    if not valid or ("'none'" in sources and len(sources) > 1):
-        raise ConfigError(
-            f"FRAME_ANCESTORS must be a Content-Security-Policy source list such as 'none', 'self' or "
-            f"https://intranet.example.com, not {raw!r}."
-        )
-    return " ".join(sources)
-
-
-def _encryption_key(env: Mapping[str, str]) -> str | None:
-    raw = env.get("DASHBOARD_ENCRYPTION_KEY", "").strip()
-    if not raw:
-        return None
-    from cryptography.fernet import Fernet
-
-    try:
-        Fernet(raw)
-    except (ValueError, TypeError):
-        raise ConfigError(
-            "DASHBOARD_ENCRYPTION_KEY must be a Fernet key (32 bytes, URL-safe base64), for example the output of: "
-            "python -c 'from cryptography.fernet import Fernet; print(Fernet.generate_key().decode())'."
-        ) from None
-    return raw
 
 
 def validate_base_url(url: str, *, name: str = "POSTMETRIC_API_URL") -> str:
@@ -105,100 +52,325 @@ def validate_base_url(url: str, *, name: str = "POSTMETRIC_API_URL") -> str:
     return url.strip().rstrip("/")
 
 
-@dataclass(frozen=True)
-class Settings:
-    """The whole configuration of one app instance."""
+class Settings(BaseSettings):
+    """The whole configuration of one app instance.
 
-    secret_key: str
-    database_url: str
-    mode: str = "production"  # production | demo | test
-    postmetric_api_url: str | None = None
-    postmetric_api_key: str | None = field(default=None, repr=False)
-    visitor_cache_ttl: float = 60.0
-    visitor_cache_max_entries: int = 256
-    visitor_cache_max_bytes: int = 64 * 1024 * 1024
-    redis_url: str | None = None
-    upstream_connect_timeout: float = 3.05
-    upstream_read_timeout: float = 10.0
-    upstream_deadline: float = 10.0
-    upstream_max_body_bytes: int = 20 * 1024 * 1024
-    upstream_budget_per_minute: int = 100
-    timeline_page_size: int = 50
-    live_refresh_seconds: float = 15.0
-    session_cookie_secure: bool = False
-    instance_path: Path = DEFAULT_INSTANCE_PATH
+    Built with keywords (``Settings(secret_key=..., mode="test")``) it reads nothing from
+    the environment; :meth:`from_env` reads the environment. Immutable: derive a changed
+    copy with :meth:`with_changes`.
+    """
+
+    # Frozen; keywords by attribute name as well as by variable name; no other source
+    # than the keywords (from_env supplies the environment itself).
+    model_config = SettingsConfigDict(frozen=True, populate_by_name=True, case_sensitive=True, extra="forbid")
+
+    # Declared first: the defaults of secret_key and database_url depend on them.
+    mode: Literal["production", "demo", "test"] = setting(
+        "production", "DASHBOARD_MODE",
+        "`demo` and `test` make up a secret key when none is set (`dashboard demo` chooses `demo` itself)",
+    )
+    instance_path: Path = setting(PROJECT_ROOT / "instance", "DASHBOARD_INSTANCE_PATH", "folder for the SQLite file", shown="`instance/`", accepts="a path")
+    env_file: str = setting(
+        ".env", "DASHBOARD_ENV_FILE",
+        "file of further variables read at start (`NAME=value` lines); a variable set in the environment wins",
+        accepts="a path",
+    )
+    secret_key: str = setting(
+        "", "SECRET_KEY", "signs sessions and forms; **required** in production: the app refuses to start without it",
+        shown="none", accepts="text, 16 characters or more in production", repr=False, validate_default=True,
+    )
+    database_url: str = setting(
+        "", "DATABASE_URL", "SQLAlchemy URL of the dashboard's own database; an empty database is set up at start",
+        accepts="a SQLAlchemy URL", shown="SQLite in `instance/dashboard.sqlite3` (`demo.sqlite3` for `dashboard demo`)", validate_default=True,
+    )
+    postmetric_api_url: str | None = setting(
+        None, "POSTMETRIC_API_URL",
+        "base URL of the PostMetric API (`https://your-domain.com`) of the default site; admins can add more sites",
+        accepts="an http:// or https:// URL",
+    )
+    postmetric_api_key: str | None = setting(
+        None, "POSTMETRIC_API_KEY", "that site's API key (`pm_...`); only ever sent server-side", repr=False
+    )
     # Encrypts the sites' API keys at rest; None: a key derived from secret_key.
-    encryption_key: str | None = field(default=None, repr=False)
-    audit_retention_days: int = 90
-    frame_ancestors: str = "'none'"
-    trusted_proxies: int = 0
-    login_limit_per_account: str = "5 per 15 minutes"
-    login_limit_per_address: str = "30 per 15 minutes"
-    set_password_link_hours: float = 48.0
-
-    def __repr__(self) -> str:  # never print the secrets
-        return f"Settings(mode={self.mode!r}, database_url={self.database_url!r}, postmetric_api_url={self.postmetric_api_url!r})"
-
-    @property
-    def testing(self) -> bool:
-        return self.mode == "test"
-
-    def with_changes(self, **changes: object) -> "Settings":
-        return replace(self, **changes)
+    encryption_key: str | None = setting(
+        None, "DASHBOARD_ENCRYPTION_KEY",
+        "Fernet key that encrypts the sites' API keys in the database "
+        "(`python -c 'from cryptography.fernet import Fernet; print(Fernet.generate_key().decode())'`)",
+        shown="a key derived from `SECRET_KEY`", accepts="a Fernet key", repr=False,
+    )
+    visitor_cache_ttl: float = setting(60.0, "VISITOR_CACHE_TTL", "seconds a fetched visitor is reused", ge=0, allow_inf_nan=False)
+    visitor_cache_max_entries: int = setting(256, "VISITOR_CACHE_MAX_ENTRIES", "most visitors kept in that cache", ge=1)
+    visitor_cache_max_mb: float = setting(
+        64.0, "VISITOR_CACHE_MAX_MB", "most megabytes that cache holds (big visitors weigh more)", ge=1, allow_inf_nan=False
+    )
+    redis_url: str | None = setting(
+        None, "REDIS_URL", "optional shared store for login throttling (`redis://host:6379/0`; needs the `redis` package)",
+        shown="none: each process counts alone", accepts="a Redis URL",
+    )
+    upstream_connect_timeout: float = setting(
+        3.05, "POSTMETRIC_CONNECT_TIMEOUT", "seconds to connect, per attempt", ge=0.1, allow_inf_nan=False
+    )
+    upstream_read_timeout: float = setting(
+        10.0, "POSTMETRIC_READ_TIMEOUT", "seconds to wait for the answer, per attempt", ge=0.1, allow_inf_nan=False
+    )
+    upstream_deadline: float = setting(
+        10.0, "POSTMETRIC_DEADLINE", "total seconds a look-up may spend, retries included", ge=0.1, allow_inf_nan=False
+    )
+    upstream_max_body_bytes: int = setting(
+        20 * MB, "POSTMETRIC_MAX_BODY_BYTES", "largest upstream answer read, in bytes", shown="20971520 (20 MB)", ge=1024
+    )
+    upstream_budget_per_minute: int = setting(
+        100, "POSTMETRIC_BUDGET_PER_MINUTE",
+        "requests per minute the dashboard sends per key (split evenly between `serve --workers`)", ge=1,
+    )
+    session_cookie_secure: bool = setting(
+        False, "SESSION_COOKIE_SECURE", "`true` when served over https (cookies are Secure on https requests anyway)"
+    )
+    login_limit_per_account: str = setting(
+        "5 per 15 minutes", "LOGIN_LIMIT_PER_ACCOUNT",
+        "failed logins allowed per e-mail address (`5 per 15 minutes`, `10/hour`; several separated by `;`)",
+        accepts="a rate",
+    )
+    login_limit_per_address: str = setting(
+        "30 per 15 minutes", "LOGIN_LIMIT_PER_ADDRESS", "failed logins allowed per client address", accepts="a rate"
+    )
+    set_password_link_hours: float = setting(
+        48.0, "SET_PASSWORD_LINK_HOURS", "how long a set-password link works", ge=0.1, allow_inf_nan=False
+    )
+    audit_retention_days: int = setting(90, "AUDIT_RETENTION_DAYS", "days of audit events `dashboard prune-audit` keeps", ge=1)
+    frame_ancestors: str = setting(
+        "'none'", "FRAME_ANCESTORS",
+        "who may show the dashboard in a frame: a CSP source list such as `'self' https://intranet.example.com`",
+        accepts="a CSP source list",
+    )
+    trusted_proxies: int = setting(
+        0, "TRUSTED_PROXIES",
+        "how many reverse proxies stand in front of the dashboard; their `X-Forwarded-For`/`-Proto`/`-Host` then give "
+        "the client's address (login throttling) and the scheme (Secure cookies)", ge=0,
+    )
+    forwarded_allow_ips: str = setting(
+        "127.0.0.1", "FORWARDED_ALLOW_IPS",
+        "addresses (comma-separated, `*` for any) whose `X-Forwarded-Proto` `dashboard serve` trusts",
+    )
+    # Not read from the environment: fixed by the product, changed by tests.
+    timeline_page_size: int = setting(50, None, "page views rendered at once and per 'Load more'", ge=1)
+    live_refresh_seconds: float = setting(15.0, None, "seconds between the live view's checks", gt=0)
 
     @classmethod
-    def from_env(cls, env: Mapping[str, str] | None = None, *, mode: str | None = None) -> "Settings":
-        """Read and validate the configuration; raise ConfigError with what to set."""
-        env = os.environ if env is None else env
-        mode = mode or env.get("DASHBOARD_MODE", "production").strip() or "production"
-        if mode not in {"production", "demo", "test"}:
-            raise ConfigError(f"DASHBOARD_MODE must be production, demo or test, not {mode!r}.")
+    def settings_customise_sources(cls, settings_cls, init_settings, **other_sources):  # type: ignore[override]
+        return (init_settings,)
 
-        secret_key = env.get("SECRET_KEY", "").strip()
-        if not secret_key:
-            if mode == "production":
+    @field_validator("secret_key")
+    @classmethod
+    def _secret_key(cls, value: str, info: ValidationInfo) -> str:
+        production = info.data.get("mode", "production") == "production"
+        if not value:
+            if production:
                 raise ConfigError(
                     "SECRET_KEY is not set. Set SECRET_KEY to a long random string "
                     "(for example the output of: python -c 'import secrets; print(secrets.token_hex(32))') "
                     "and start again."
                 )
-            secret_key = secrets.token_hex(32)
-        elif mode == "production" and len(secret_key) < 16:
+            return secrets.token_hex(32)
+        if production and len(value) < 16:
             raise ConfigError("SECRET_KEY is too short: use at least 16 random characters (32 or more is better).")
+        return value
 
-        instance_path = Path(env.get("DASHBOARD_INSTANCE_PATH", "") or DEFAULT_INSTANCE_PATH)
-        database_url = env.get("DATABASE_URL", "").strip() or f"sqlite:///{instance_path / 'dashboard.sqlite3'}"
+    @field_validator("database_url")
+    @classmethod
+    def _database_url(cls, value: str, info: ValidationInfo) -> str:
+        if value:
+            return value
+        folder = info.data.get("instance_path", PROJECT_ROOT / "instance")
+        return f"sqlite:///{folder / ('demo.sqlite3' if info.data.get('mode') == 'demo' else 'dashboard.sqlite3')}"
 
-        api_url = env.get("POSTMETRIC_API_URL", "").strip() or None
-        api_key = env.get("POSTMETRIC_API_KEY", "").strip() or None
-        if api_url:
-            api_url = validate_base_url(api_url)
-        if bool(api_url) != bool(api_key):
-            missing = "POSTMETRIC_API_KEY" if api_url else "POSTMETRIC_API_URL"
+    @field_validator("postmetric_api_url")
+    @classmethod
+    def _api_url(cls, value: str | None) -> str | None:
+        return validate_base_url(value) if value else value
+
+    @field_validator("encryption_key")
+    @classmethod
+    def _encryption_key(cls, value: str | None) -> str | None:
+        if not value:
+            return value
+        from cryptography.fernet import Fernet
+
+        try:
+            Fernet(value)
+        except (ValueError, TypeError):
+            raise ConfigError(
+                "DASHBOARD_ENCRYPTION_KEY must be a Fernet key (32 bytes, URL-safe base64), for example the output of: "
+                "python -c 'from cryptography.fernet import Fernet; print(Fernet.generate_key().decode())'."
+            ) from None
+        return value
+
+    @field_validator("login_limit_per_account", "login_limit_per_address")
+    @classmethod
+    def _rate_limit(cls, value: str, info: ValidationInfo) -> str:
+        """A Flask-Limiter rate such as "5 per 15 minutes" (several separated by ";")."""
+        from limits import parse_many
+
+        try:
+            parse_many(value)
+        except ValueError:
+            name = env_name(info.field_name)
+            raise ConfigError(f"{name} must be a rate such as '5 per 15 minutes', not {value!r}.") from None
+        return value
+
+    @field_validator("frame_ancestors")
+    @classmethod
+    def _frame_ancestors(cls, value: str) -> str:
+        sources = [source for source in value.split(" ") if source]  # split on spaces only: a tab or newline is refused
+        valid = all(_CSP_SOURCE.fullmatch(source) for source in sources)
+        if not sources or not valid or ("'none'" in sources and len(sources) > 1):
+            raise ConfigError(
+                f"FRAME_ANCESTORS must be a Content-Security-Policy source list such as 'none', 'self' or "
+                f"https://intranet.example.com, not {value!r}."
+            )
+        return " ".join(sources)
+
+    @model_validator(mode="after")
+    def _site_is_complete(self) -> "Settings":
+        if bool(self.postmetric_api_url) != bool(self.postmetric_api_key):
+            missing = "POSTMETRIC_API_KEY" if self.postmetric_api_url else "POSTMETRIC_API_URL"
             raise ConfigError(f"{missing} is not set: POSTMETRIC_API_URL and POSTMETRIC_API_KEY go together.")
+        return self
 
-        return cls(
-            secret_key=secret_key,
-            database_url=database_url,
-            mode=mode,
-            postmetric_api_url=api_url,
-            postmetric_api_key=api_key,
-            visitor_cache_ttl=_number(env, "VISITOR_CACHE_TTL", 60.0),
-            visitor_cache_max_entries=int(_number(env, "VISITOR_CACHE_MAX_ENTRIES", 256, minimum=1)),
-            visitor_cache_max_bytes=int(_number(env, "VISITOR_CACHE_MAX_MB", 64, minimum=1) * 1024 * 1024),
-            redis_url=env.get("REDIS_URL", "").strip() or None,
-            upstream_connect_timeout=_number(env, "POSTMETRIC_CONNECT_TIMEOUT", 3.05, minimum=0.1),
-            upstream_read_timeout=_number(env, "POSTMETRIC_READ_TIMEOUT", 10.0, minimum=0.1),
-            upstream_deadline=_number(env, "POSTMETRIC_DEADLINE", 10.0, minimum=0.1),
-            upstream_max_body_bytes=int(_number(env, "POSTMETRIC_MAX_BODY_BYTES", 20 * 1024 * 1024, minimum=1024)),
-            upstream_budget_per_minute=int(_number(env, "POSTMETRIC_BUDGET_PER_MINUTE", 100, minimum=1)),
-            session_cookie_secure=_flag(env, "SESSION_COOKIE_SECURE", False),
-            instance_path=instance_path,
-            encryption_key=_encryption_key(env),
-            audit_retention_days=int(_number(env, "AUDIT_RETENTION_DAYS", 90, minimum=1)),
-            frame_ancestors=_frame_ancestors(env),
-            trusted_proxies=int(_number(env, "TRUSTED_PROXIES", 0)),
-            login_limit_per_account=_rate_limit(env, "LOGIN_LIMIT_PER_ACCOUNT", "5 per 15 minutes"),
-            login_limit_per_address=_rate_limit(env, "LOGIN_LIMIT_PER_ADDRESS", "30 per 15 minutes"),
-            set_password_link_hours=_number(env, "SET_PASSWORD_LINK_HOURS", 48.0, minimum=0.1),
-        )
+    def __repr_args__(self):  # never print the secrets, nor much else
+        return [(name, getattr(self, name)) for name in ("mode", "database_url", "postmetric_api_url")]
+
+    def __str__(self) -> str:
+        return repr(self)
+
+    @property
+    def testing(self) -> bool:
+        return self.mode == "test"
+
+    @property
+    def visitor_cache_max_bytes(self) -> int:
+        return int(self.visitor_cache_max_mb * MB)
+
+    def with_changes(self, **changes: object) -> "Settings":
+        """A copy with ``changes`` (attribute names), validated like the original."""
+        return _validated({**self.model_dump(), **changes})
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None, *, mode: str | None = None) -> "Settings":
+        """Read and validate the configuration; raise ConfigError with what to set.
+
+        ``env`` None: the process environment, over the file that DASHBOARD_ENV_FILE names
+        (variables already set win). A mapping: only that mapping (no file). ``mode``, when
+        given, overrides DASHBOARD_MODE. Blank values count as unset.
+        """
+        if env is None:
+            from dotenv import dotenv_values
+
+            env_file = _Environment(os.environ)().get("DASHBOARD_ENV_FILE", default_of("env_file"))
+            env = {**{k: v for k, v in dotenv_values(env_file).items() if v is not None}, **os.environ}
+        values = _Environment(env)()
+        if mode:
+            values["DASHBOARD_MODE"] = mode
+        return _validated(values)
+
+
+# The declaration, read back: attribute name -> environment variable, for the settings
+# read from the environment, in declaration order.
+ENVIRONMENT_VARIABLES: dict[str, str] = {
+    name: field.validation_alias for name, field in Settings.model_fields.items() if isinstance(field.validation_alias, str)
+}
+
+
+def env_name(attribute: str) -> str:
+    return ENVIRONMENT_VARIABLES.get(attribute, attribute)
+
+
+def default_of(attribute: str) -> Any:
+    """The declared default of one setting (for code that takes the setting as an argument)."""
+    return Settings.model_fields[attribute].get_default(call_default_factory=True)
+
+
+class _Environment(EnvSettingsSource):
+    """pydantic-settings' environment source over a given mapping, reading only the
+    declared variables; surrounding white space is dropped and a blank value is unset."""
+
+    def __init__(self, env: Mapping[str, str]) -> None:
+        self._given = env
+        super().__init__(Settings, case_sensitive=True)
+
+    def _load_env_vars(self) -> Mapping[str, str | None]:
+        names = set(ENVIRONMENT_VARIABLES.values())
+        return {name: value.strip() for name, value in self._given.items() if name in names and value and value.strip()}
+
+
+_NUMBER_ERRORS = frozenset({"float_parsing", "float_type", "int_parsing", "int_type", "int_from_float", "finite_number"})
+
+
+def _validated(values: Mapping[str, Any]) -> Settings:
+    """Settings from ``values``, or ConfigError with a sentence naming the variable."""
+    try:
+        return Settings(**values)
+    except ValidationError as error:
+        raise _sentence(error.errors(include_url=False)[0]) from None
+
+
+def _sentence(problem: Mapping[str, Any]) -> ConfigError:
+    """One validation problem as the sentence an operator reads."""
+    context, raw = problem.get("ctx", {}), problem["input"]
+    if isinstance(context.get("error"), ConfigError):  # a validator's own sentence
+        return context["error"]
+    attribute = str(problem["loc"][0]) if problem["loc"] else ""
+    attribute = next((a for a, v in ENVIRONMENT_VARIABLES.items() if v == attribute), attribute)
+    name = env_name(attribute)
+    kind = problem["type"]
+    if kind in _NUMBER_ERRORS:
+        return ConfigError(f"{name} must be a number of seconds or a count, not {raw!r}.")
+    if kind in {"greater_than_equal", "greater_than"}:
+        return ConfigError(f"{name} must be at least {context.get('ge', context.get('gt')):g}, not {raw!r}.")
+    if kind == "bool_parsing":
+        return ConfigError(f"{name} must be true or false, not {raw!r}.")
+    if kind == "literal_error":
+        choices = get_args(Settings.model_fields[attribute].annotation)
+        return ConfigError(f"{name} must be {', '.join(choices[:-1])} or {choices[-1]}, not {raw!r}.")
+    return ConfigError(f"{name} is not valid ({problem['msg']}): {raw!r}.")
+
+
+def configuration_table() -> str:
+    """The README's configuration table, rendered from the declaration."""
+    rows = ["| variable | meaning | default | accepts |", "|---|---|---|---|"]
+    for attribute, variable in ENVIRONMENT_VARIABLES.items():
+        field = Settings.model_fields[attribute]
+        extra = field.json_schema_extra or {}
+        rows.append(f"| `{variable}` | {field.description} | {extra.get('shown_default') or _shown(field.default)} | {_accepts(field)} |")
+    return "\n".join(rows) + "\n"
+
+
+def _shown(default: Any) -> str:
+    if isinstance(default, bool):
+        return str(default).lower()
+    if isinstance(default, (int, float)):
+        return f"{default:g}"
+    return f"`{default}`" if default else "none"
+
+
+def _accepts(field: Any) -> str:
+    floor = "".join(
+        f" {sign} {getattr(meta, bound):g}"
+        for meta in field.metadata
+        for bound, sign in (("ge", "≥"), ("gt", ">"))
+        if getattr(meta, bound, None) is not None
+    )
+    annotation = field.annotation
+    if (field.json_schema_extra or {}).get("accepts"):
+        return field.json_schema_extra["accepts"]
+    if annotation is bool:
+        return "true or false"
+    if annotation is int:
+        return "a whole number" + floor
+    if annotation is float:
+        return "a number" + floor
+    choices = get_args(annotation)
+    if choices and all(isinstance(choice, str) for choice in choices):
+        return ", ".join(f"`{choice}`" for choice in choices)
+    return "text"
+

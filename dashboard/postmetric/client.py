@@ -37,6 +37,8 @@ import requests
 from requests.structures import CaseInsensitiveDict
 from urllib3.exceptions import ConnectTimeoutError, NameResolutionError, NewConnectionError, ReadTimeoutError
 
+from dashboard.config import default_of
+
 from .budget import RateBudget, parse_reset, parse_retry_after
 from .errors import (
     BadGateway,
@@ -121,10 +123,11 @@ class PostMetricClient:
         base_url: str,
         api_key: str,
         *,
-        connect_timeout: float = 3.05,
-        read_timeout: float = 10.0,
-        deadline: float = 10.0,
-        max_body_bytes: int = 20 * 1024 * 1024,
+        # The declared defaults of POSTMETRIC_CONNECT_TIMEOUT and its neighbours.
+        connect_timeout: float = default_of("upstream_connect_timeout"),
+        read_timeout: float = default_of("upstream_read_timeout"),
+        deadline: float = default_of("upstream_deadline"),
+        max_body_bytes: int = default_of("upstream_max_body_bytes"),
         budget: RateBudget | None = None,
         session: requests.Session | None = None,
         sleep: Callable[[float], None] = time.sleep,

@@ -52,6 +52,30 @@ def test_production_commands_refuse_to_start_without_secret_key(tmp_path):
     assert "Traceback" not in result.output
 
 
+def test_commands_read_the_env_file_that_dashboard_env_file_names(tmp_path):
+    env_file = tmp_path / "lookup.env"
+    env_file.write_text(f"SECRET_KEY={'y' * 32}\nDATABASE_URL=sqlite:///{tmp_path / 'from-file.sqlite3'}\n")
+    env = env_for(tmp_path, DASHBOARD_ENV_FILE=str(env_file), SECRET_KEY=None, DATABASE_URL=None)
+    result = CliRunner().invoke(main, ["create-agent", "a@example.com", "--password-stdin"], input="a long enough password\n", env=env)
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "from-file.sqlite3").exists() and not (tmp_path / "cli.sqlite3").exists()
+
+
+def test_serve_hands_gunicorn_the_declared_settings(tmp_path, monkeypatch):
+    from gunicorn.app.base import BaseApplication
+
+    seen = []
+    monkeypatch.setattr(BaseApplication, "run", lambda self: seen.append((self.cfg.forwarded_allow_ips, self.cfg.timeout)))
+    env_file = tmp_path / "lookup.env"
+    env_file.write_text("FORWARDED_ALLOW_IPS=10.0.0.1,10.0.0.2\n")
+    runner = CliRunner()
+    for env in (env_for(tmp_path, FORWARDED_ALLOW_IPS=None), env_for(tmp_path, DASHBOARD_ENV_FILE=str(env_file), FORWARDED_ALLOW_IPS=None, POSTMETRIC_DEADLINE="20")):
+        result = runner.invoke(main, ["serve", "--port", "0"], env=env)
+        assert result.exit_code == 0, result.output
+    # The timeout leaves room above a look-up's deadline and read timeout.
+    assert seen == [(["127.0.0.1"], 50), (["10.0.0.1", "10.0.0.2"], 60)]
+
+
 def test_demo_serves_the_dashboard_and_prints_working_credentials(tmp_path):
     env = {k: v for k, v in os.environ.items() if not k.startswith(("SECRET_KEY", "DATABASE_URL", "POSTMETRIC_"))}
     env.update(DASHBOARD_INSTANCE_PATH=str(tmp_path), DASHBOARD_ENV_FILE=str(tmp_path / "none.env"), PYTHONUNBUFFERED="1")
@@ -76,6 +100,7 @@ def test_demo_serves_the_dashboard_and_prints_working_credentials(tmp_path):
             browser.post(f"{url}/login", data={"email": email, "password": password, "csrf_token": token}, timeout=5)
             page = browser.get(f"{url}/visitors/visitor_123", timeout=10)
             assert page.status_code == 200 and "Visitor <code" in page.text and "42" in page.text
+        assert (tmp_path / "demo.sqlite3").exists()  # the demo's own database in the instance folder
     finally:
         process.send_signal(signal.SIGINT)
         try:
