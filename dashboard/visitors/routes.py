@@ -14,7 +14,7 @@ from dashboard.extensions import db
 from dashboard.formatting import shorten, visible_text
 from dashboard.lookup import Lookup, NoSiteConfigured, SiteSearch, UnknownSite, VisitorService
 from dashboard.models import LookupEvent
-from dashboard.rendering import agent_zone, render_page, wants_fragment
+from dashboard.rendering import render_page, wants_fragment
 from dashboard.timeline import (
     TimelinePage,
     assign_page_views,
@@ -33,6 +33,7 @@ from dashboard.visitors.state import (
     clean_visitor_id,
     visitor_id_from_search,
 )
+from dashboard.zones import agent_zone
 
 bp = Blueprint("visitors", __name__)
 
@@ -52,6 +53,12 @@ PUSHED_TARGETS = {"main", "visitor-detail", "timeline"}
 MAX_SESSIONS_LISTED = 100
 SESSIONS_SHOWN_FIRST = 20
 EXPORT_TYPES = {"csv": "text/csv; charset=utf-8", "json": "application/json"}
+
+
+@bp.app_template_global()
+def visitor_url(visitor_id: str, **params: object) -> str:
+    """The view of ``visitor_id`` (the home page's recent look-ups link with it)."""
+    return ViewState(visitor_id).url(**params)
 
 
 def service() -> VisitorService:
