@@ -7,9 +7,9 @@ from sqlalchemy import func, select
 
 from dashboard.admin import bp
 from dashboard.admin.forms import AddAgentForm
-from dashboard.auth.tokens import make_set_password_token
 from dashboard.extensions import db
 from dashboard.models import Agent
+from dashboard.password_links import make_set_password_token
 from dashboard.rendering import render_page
 
 ROLES = {"admin": True, "agent": False}

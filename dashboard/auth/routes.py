@@ -12,9 +12,9 @@ from flask_login import current_user, login_required, login_user, logout_user
 from sqlalchemy import select
 
 from dashboard.auth.forms import ChangePasswordForm, LoginForm, SetPasswordForm
-from dashboard.auth.tokens import LinkProblem, agent_for_token
 from dashboard.extensions import db, limiter, login_manager
 from dashboard.models import Agent
+from dashboard.password_links import LinkProblem, agent_for_token
 from dashboard.passwords import MIN_PASSWORD_LENGTH
 from dashboard.rendering import htmx_redirect, render_page
 from dashboard.zones import is_zone
