@@ -5,7 +5,7 @@ from flask import abort, current_app, flash, redirect, request, url_for
 from flask_login import current_user
 from sqlalchemy import func, select
 
-from dashboard.admin import bp
+from dashboard.admin.blueprint import bp
 from dashboard.admin.forms import AddAgentForm
 from dashboard.extensions import db
 from dashboard.models import Agent
