@@ -5,6 +5,9 @@ session), so that nothing the request read or left open can make the write fail;
 SQLite, WAL and busy_timeout (dashboard.db) make concurrent writers from several threads
 and server processes wait their turn, and a write that still meets a lock is retried.
 
+Policy: ``must_record`` says which requests are look-ups of their own, and
+``record_answer`` writes one for a visitor look-up (which site, which outcome).
+
 Reading: ``AuditFilter`` turns the admin page's query string into a query, shared by the
 page (paged) and the CSV export (everything that matches).
 """
@@ -24,13 +27,16 @@ from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
 from dashboard.formatting import neutralise_cell
+from dashboard.lookup import VisitorAnswer
 from dashboard.models import Agent, LookupEvent, utcnow
 
 log = logging.getLogger("dashboard.audit")
 
 WRITE_ATTEMPTS = 5
 PRUNE_BATCH = 5000
-ACTIONS = ("lookup", "refresh", "export")
+# A fragment (narrowing, filtering, paging) of a visitor the agent opened within this
+# window belongs to that look-up; anything else is a look-up of its own.
+FRAGMENT_WINDOW = timedelta(minutes=60)
 
 
 def record_event(
@@ -64,6 +70,74 @@ def record_event(
                 raise
             log.warning("audit write attempt %d met a locked database; retrying", attempt)
             time.sleep(0.05 * 2**attempt)
+
+
+def record_answer(
+    engine: Engine, answer: VisitorAnswer, *, agent_id: int | None, visitor_id: str, action: str, ticket: str | None
+) -> None:
+    """Audit one visitor look-up: the site that answered, or every site asked when none
+    knew the visitor; with no site configured, still a look-up someone tried (an unknown
+    site asks nobody and is not recorded). A failure to write is logged, never raised:
+    it must not take the look-up down with it."""
+    search, result = answer.search, answer.result
+    if search is None or result is None:
+        if not answer.no_site:
+            return
+        site, outcome = answer.site or "", "no_site"
+    elif result.knows_visitor or len(search.lookups) == 1:
+        site, outcome = result.site.slug, result.outcome
+    else:
+        site, outcome = ",".join(lookup.site.slug for lookup in search.lookups), result.outcome
+    try:
+        record_event(engine, agent_id=agent_id, site=site, visitor_id=visitor_id, action=action, outcome=outcome, ticket=ticket)
+    except Exception:  # the audit write must not take the page down with it
+        log.exception("could not record a look-up")
+
+
+def must_record(
+    session: Session, answer: VisitorAnswer, *, agent_id: int, visitor_id: str, new_lookup: bool, now: datetime
+) -> bool:
+    """Whether this request is a look-up of its own: a new look-up, one that asked
+    PostMetric, or one the agent's trail does not already show within FRAGMENT_WINDOW.
+
+    Without the last, a request that only claims to be a fragment (any client can send
+    HX-Target) would show a visitor, cached for another agent, with no audit row.
+    """
+    return (
+        new_lookup
+        or answer.asked_postmetric
+        or not looked_up_recently(session, agent_id=agent_id, visitor_id=visitor_id, site=answer.site, now=now)
+    )
+
+
+def looked_up_recently(session: Session, *, agent_id: int, visitor_id: str, site: str | None, now: datetime) -> bool:
+    """Whether the agent's trail shows this visitor (on ``site``, if named) within FRAGMENT_WINDOW."""
+    same_site = LookupEvent.site == site if site else True
+    query = (
+        select(LookupEvent.id)
+        .where(
+            LookupEvent.agent_id == agent_id,
+            LookupEvent.visitor_id == visitor_id,
+            LookupEvent.created_at >= now - FRAGMENT_WINDOW,
+            same_site,
+        )
+        .limit(1)
+    )
+    return session.scalar(query) is not None
+
+
+def recent_lookups(session: Session, agent_id: int, limit: int = 10) -> list[tuple[str, datetime]]:
+    """The agent's latest distinct look-ups (visitor ID, when), newest first."""
+    latest = func.max(LookupEvent.created_at)
+    rows = session.execute(
+        select(LookupEvent.visitor_id, latest)
+        .where(LookupEvent.agent_id == agent_id)
+        .group_by(LookupEvent.visitor_id)
+        .order_by(latest.desc())
+        .limit(limit)
+    ).all()
+    # SQLite hands back naive datetimes; they were written in UTC.
+    return [(visitor_id, when if when.tzinfo else when.replace(tzinfo=timezone.utc)) for visitor_id, when in rows]
 
 
 def prune(engine: Engine, *, older_than: datetime, dry_run: bool = False) -> int:

@@ -1,7 +1,8 @@
 """Looking a visitor up: which site, which client, through the cache.
 
-This is the only place that turns a (site, visitor ID) into upstream calls; routes ask
-it and hand the typed result to the timeline functions and the templates.
+This is the only place that turns a (site, visitor ID) into upstream calls; the visitor
+view asks it (``VisitorService.find``) and hands the typed answer to the timeline
+functions, the audit trail and the templates.
 """
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from dashboard.config import Settings
+from dashboard.formatting import shorten, visible_text
 from dashboard.postmetric.budget import BudgetRegistry
 from dashboard.postmetric.cache import VisitorCache
 from dashboard.postmetric.client import PostMetricClient, RetryNotice
@@ -25,9 +27,24 @@ from dashboard.sites import SiteRef, sites_from_settings
 class NoSiteConfigured(Exception):
     """No PostMetric site is set up, so there is nobody to ask."""
 
+    @property
+    def sentence(self) -> str:
+        return (
+            "No PostMetric site is configured. An admin must add one under Admin → Sites, or set "
+            "POSTMETRIC_API_URL and POSTMETRIC_API_KEY on the server and restart it."
+        )
+
 
 class UnknownSite(Exception):
     """The URL names a site that does not exist (any more)."""
+
+    @property
+    def sentence(self) -> str:
+        slug = self.args[0] if self.args else ""
+        return (
+            f"There is no PostMetric site called “{shorten(visible_text(slug), 80)}”. Open the view without the site "
+            "parameter to ask every site."
+        )
 
 
 @dataclass(frozen=True)
@@ -82,6 +99,34 @@ class SiteSearch:
     @property
     def others_found(self) -> list[Lookup]:
         return self.found[1:]
+
+
+@dataclass(frozen=True)
+class VisitorAnswer:
+    """What asking for a visitor produced, or why nobody was asked (``not_asked``).
+
+    ``site`` is the site the view names: the one asked for, or, when every site was
+    asked and one of several knew the visitor, that one (so that a shared URL does too).
+    """
+
+    site: str | None
+    search: SiteSearch | None = None
+    not_asked: NoSiteConfigured | UnknownSite | None = None
+
+    @property
+    def result(self) -> Lookup | None:
+        """The look-up the view shows (None when nobody was asked)."""
+        return self.search.shown if self.search else None
+
+    @property
+    def no_site(self) -> bool:
+        """No site is configured at all: a look-up was tried, and nobody could answer."""
+        return isinstance(self.not_asked, NoSiteConfigured)
+
+    @property
+    def asked_postmetric(self) -> bool:
+        """Whether PostMetric was asked (a cache miss, a refresh, a live tick)."""
+        return self.search is not None and any(not lookup.from_cache for lookup in self.search.lookups)
 
 
 @dataclass(frozen=True)
@@ -204,6 +249,22 @@ class VisitorService:
         it waits for is being retried.
         """
         return self.lookup_at(self.site(site_slug), visitor_id, refresh=refresh, watcher=watcher)
+
+    def find(
+        self, visitor_id: str, *, site: str | None = None, refresh: bool = False, watcher: Hashable | None = None
+    ) -> VisitorAnswer:
+        """The named site's answer, or every site's when none is named; never raises for
+        a missing or unknown site (the answer says so instead)."""
+        try:
+            if site:
+                search = SiteSearch((self.lookup(visitor_id, site_slug=site, refresh=refresh, watcher=watcher),))
+            else:
+                search = self.search(visitor_id, refresh=refresh, watcher=watcher)
+                if len(search.lookups) > 1 and search.found:
+                    site = search.shown.site.slug
+        except (NoSiteConfigured, UnknownSite) as problem:
+            return VisitorAnswer(site, None, problem)
+        return VisitorAnswer(site, search)
 
     def search(self, visitor_id: str, *, refresh: bool = False, watcher: Hashable | None = None) -> SiteSearch:
         """Ask every site at once (each through the cache); waits as long as the slowest."""

@@ -33,7 +33,7 @@ from dashboard.formatting import (
     visible_text,
 )
 from dashboard.postmetric.models import Session
-from dashboard.rendering import agent_zone
+from dashboard.zones import agent_zone
 
 UNKNOWN = Markup('<span class="muted">unknown</span>')
 NEVER = Markup('<span class="muted">never</span>')

@@ -8,9 +8,11 @@ from __future__ import annotations
 
 from typing import Any, Mapping
 
-from flask import Flask, Response, g, make_response, render_template, request
-from flask_login import current_user
+from flask import Flask, Response, make_response, render_template, request
 from jinja2_fragments.flask import render_block
+
+from dashboard import formatting, markup, timeline
+from dashboard.zones import agent_zone
 
 
 def wants_fragment() -> bool:
@@ -52,20 +54,8 @@ def htmx_redirect(location: str) -> Response:
     return response
 
 
-def agent_zone() -> str:
-    """The signed-in agent's time zone (UTC otherwise), looked up once per request: a big
-    page formats hundreds of times."""
-    zone = g.get("agent_zone")
-    if zone is None:
-        zone = g.agent_zone = getattr(current_user, "timezone", None) or "UTC"
-    return zone
-
-
 def init_app(app: Flask) -> None:
-
-    from dashboard import formatting, markup, timeline
-    from dashboard.visitors.state import ViewState
-
+    """The filters and globals every page uses (a blueprint registers its own)."""
     app.jinja_env.filters.update(
         iso=formatting.iso,
         localtime=lambda moment, seconds=True: formatting.format_datetime(moment, agent_zone(), seconds=seconds),
@@ -81,7 +71,6 @@ def init_app(app: Flask) -> None:
         ago_tag=markup.ago_tag,
         untrusted=markup.untrusted,
         referrer_link=markup.referrer_link,
-        visitor_url=lambda visitor_id, **params: ViewState(visitor_id).url(**params),
     )
 
     @app.context_processor

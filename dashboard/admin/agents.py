@@ -5,11 +5,11 @@ from flask import abort, current_app, flash, redirect, request, url_for
 from flask_login import current_user
 from sqlalchemy import func, select
 
-from dashboard.admin import bp
+from dashboard.admin.blueprint import bp
 from dashboard.admin.forms import AddAgentForm
-from dashboard.auth.tokens import make_set_password_token
 from dashboard.extensions import db
 from dashboard.models import Agent
+from dashboard.password_links import make_set_password_token
 from dashboard.rendering import render_page
 
 ROLES = {"admin": True, "agent": False}

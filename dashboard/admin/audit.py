@@ -8,7 +8,7 @@ from flask_login import current_user
 from sqlalchemy import select
 
 from dashboard import audit
-from dashboard.admin import bp
+from dashboard.admin.blueprint import bp
 from dashboard.extensions import db
 from dashboard.models import Agent
 from dashboard.rendering import render_page

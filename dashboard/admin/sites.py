@@ -9,7 +9,7 @@ from flask import abort, current_app, flash, redirect, request, url_for
 from flask_login import current_user
 from sqlalchemy import select
 
-from dashboard.admin import bp
+from dashboard.admin.blueprint import bp
 from dashboard.admin.forms import SiteForm
 from dashboard.encryption import KeyBox, UnreadableSecret
 from dashboard.extensions import db

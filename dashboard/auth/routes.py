@@ -11,13 +11,13 @@ from flask_limiter.util import get_remote_address
 from flask_login import current_user, login_required, login_user, logout_user
 from sqlalchemy import select
 
-from dashboard.account.forms import is_zone
 from dashboard.auth.forms import ChangePasswordForm, LoginForm, SetPasswordForm
-from dashboard.auth.tokens import LinkProblem, agent_for_token
 from dashboard.extensions import db, limiter, login_manager
 from dashboard.models import Agent
+from dashboard.password_links import LinkProblem, agent_for_token
 from dashboard.passwords import MIN_PASSWORD_LENGTH
 from dashboard.rendering import htmx_redirect, render_page
+from dashboard.zones import is_zone
 
 bp = Blueprint("auth", __name__)
 

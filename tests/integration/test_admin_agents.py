@@ -136,7 +136,7 @@ def test_adding_an_agent_gives_a_one_time_link_that_expires(app, team):
 def test_a_set_password_link_expires(app, team, monkeypatch):
     admin, _ = team
     link = set_password_link(text(post(admin, "/admin/agents", {"email": "late@example.com"})))
-    import dashboard.auth.tokens as tokens
+    import dashboard.password_links as tokens
 
     monkeypatch.setattr(tokens, "link_max_age_seconds", lambda: -1)
     response = app.test_client().get(urlsplit(link).path)

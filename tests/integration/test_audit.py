@@ -14,15 +14,12 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-from flask_login import login_user
 from sqlalchemy import func, select
 
 from dashboard import audit
 from dashboard.cli import main
 from dashboard.extensions import db
 from dashboard.models import Agent, LookupEvent
-from dashboard.visitors.routes import record_lookup
-from dashboard.visitors.state import ViewState
 from tests.conftest import AGENT_EMAIL, add_agent
 from tests.support.accounts import (
     ADMIN_EMAIL,
@@ -101,10 +98,9 @@ def test_a_live_tick_that_asks_postmetric_is_recorded_as_a_refresh(app, logged_i
 
 
 @pytest.mark.parametrize("ticket", [None, "ZD-4711"])
-def test_an_export_is_recorded_through_record_lookup(app, auth, ticket):
-    with app.test_request_context("/"):
-        login_user(db.session.scalars(select(Agent)).one())
-        record_lookup(ViewState("visitor_123", ticket=ticket, site="default"), None, "ok", "export")
+def test_an_export_is_recorded_with_its_ticket(app, logged_in, ticket):
+    query = f"&ticket={ticket}" if ticket else ""
+    assert logged_in.get(f"/visitor/export?visitorId=visitor_123&format=csv{query}").status_code == 200
     [event] = events(app)
     assert (event.action, event.site, event.visitor_id, event.ticket, event.outcome) == ("export", "default", "visitor_123", ticket, "ok")
 
