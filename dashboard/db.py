@@ -10,6 +10,10 @@ from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.orm import Session, sessionmaker
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
+# How Alembic migrates and compares, for the app, the `alembic` command and the tests
+# alike: batch mode, so that SQLite can alter a table; server defaults compared as well
+# as types, so a model declares the DEFAULT its migration gives a column.
+MIGRATION_OPTIONS = {"render_as_batch": True, "compare_server_default": True}
 
 
 def make_engine(url: str) -> Engine:
@@ -33,10 +37,15 @@ def make_engine(url: str) -> Engine:
     return create_engine(url, pool_pre_ping=True)
 
 
-def migrate(engine: Engine) -> None:
-    """Create or upgrade the schema to the newest revision."""
+def make_sqlite_folder(engine: Engine) -> None:
+    """Create the folder of a SQLite database file, which SQLite will not do itself."""
     if engine.url.get_backend_name() == "sqlite" and engine.url.database not in (None, "", ":memory:"):
         Path(engine.url.database).parent.mkdir(parents=True, exist_ok=True)
+
+
+def migrate(engine: Engine) -> None:
+    """Create or upgrade the schema to the newest revision."""
+    make_sqlite_folder(engine)
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS))
     with engine.begin() as connection:

@@ -5,7 +5,7 @@ import secrets
 from datetime import datetime, timezone
 
 from flask_login import UserMixin
-from sqlalchemy import Boolean, DateTime, ForeignKey, Index, Integer, String, Text, func
+from sqlalchemy import Boolean, DateTime, ForeignKey, Index, Integer, String, Text, false, func, text, true
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 from werkzeug.security import check_password_hash, generate_password_hash
 
@@ -29,12 +29,12 @@ class Agent(UserMixin, Base):
     # Stored lower-cased, so the unique index makes e-mail case-insensitive.
     email: Mapped[str] = mapped_column(String(320), unique=True)
     password_hash: Mapped[str] = mapped_column(String(255))
-    is_admin: Mapped[bool] = mapped_column(Boolean, default=False)
-    active: Mapped[bool] = mapped_column(Boolean, default=True)
-    timezone: Mapped[str] = mapped_column(String(64), default="UTC")
+    is_admin: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    active: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
+    timezone: Mapped[str] = mapped_column(String(64), default="UTC", server_default="UTC")
     # False until the agent picks a zone on the account page; until then each login
     # takes the zone the browser reports.
-    timezone_chosen: Mapped[bool] = mapped_column(Boolean, default=False)
+    timezone_chosen: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     # Part of the login cookie's identity: changing it ends every open session.
     session_token: Mapped[str] = mapped_column(String(64), default=lambda: secrets.token_hex(16))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, server_default=func.now())
@@ -85,7 +85,7 @@ class Site(Base):
     api_key_encrypted: Mapped[str] = mapped_column(Text)
     api_key_last4: Mapped[str] = mapped_column(String(4))
     # Defined by POSTMETRIC_API_URL/POSTMETRIC_API_KEY: set again at every start.
-    from_environment: Mapped[bool] = mapped_column(Boolean, default=False)
+    from_environment: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, onupdate=utcnow)
 
@@ -106,10 +106,12 @@ class LookupEvent(Base):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     agent_id: Mapped[int | None] = mapped_column(ForeignKey("agents.id", ondelete="SET NULL"), nullable=True)
-    site: Mapped[str] = mapped_column(String(200), default="")
+    # text("''"): the same DEFAULT '' as the migration's "", in the form Alembic's SQLite
+    # comparison reads back (it takes a bare "" for a different default).
+    site: Mapped[str] = mapped_column(String(200), default="", server_default=text("''"))
     visitor_id: Mapped[str] = mapped_column(Text)
-    action: Mapped[str] = mapped_column(String(20), default="lookup")
-    outcome: Mapped[str] = mapped_column(String(40), default="ok")
+    action: Mapped[str] = mapped_column(String(20), default="lookup", server_default="lookup")
+    outcome: Mapped[str] = mapped_column(String(40), default="ok", server_default="ok")
     ticket: Mapped[str | None] = mapped_column(String(200), nullable=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 

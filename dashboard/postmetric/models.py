@@ -10,7 +10,8 @@ models alone do not: every datetime becomes aware UTC (any ISO 8601 offset conve
 a naive time taken as UTC), empty text becomes None, and a missing page-view path "".
 It reads a well-formed answer in one pass in pydantic-core (``model_validate_json``:
 the models have no Python validators, so a 1,000-view visitor is never turned into
-Python dicts first), then normalises it in one Python pass. Only when that strict read
+Python dicts first), then normalises it in one Python pass that copies
+(``model_copy``) only the models a rule changes. Only when that strict read
 refuses the answer does it apply the tolerant rules (null lists, missing counts or ID,
 blank or basic-format times) to the parsed JSON and validate it again, which gives
 either the visitor or a specific reason. Models built directly (tests,
@@ -20,7 +21,7 @@ either the visitor or a specific reason. Models built directly (tests,
 from __future__ import annotations
 
 import json
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
@@ -30,11 +31,8 @@ from .errors import InvalidResponse
 __all__ = ["PageView", "Session", "Visitor", "parse_visitor_payload"]
 
 UTC = timezone.utc
+_ZERO = timedelta(0)
 _CORE_DATETIME = TypeAdapter(datetime)
-# pydantic-core's own UTC (``TzInfo(0)``), one shared object: a time it read with "Z" or
-# "+00:00" already is UTC, and keeping it saves a conversion per page view (comparing
-# two times that share a tzinfo object is as fast as with timezone.utc).
-_CORE_UTC = _CORE_DATETIME.validate_json('"2000-01-01T00:00:00Z"').tzinfo
 
 
 class _Model(BaseModel):
@@ -125,53 +123,81 @@ class _NoUtcEquivalent(Exception):
     """A time pydantic read that cannot be moved to UTC (0001-01-01T00:00:00+01:00)."""
 
 
+def _is_utc(value: datetime) -> bool:
+    """Aware with offset zero: pydantic-core reads "Z" and "+00:00" as its own UTC."""
+    return value.tzinfo is not None and value.tzinfo.utcoffset(None) == _ZERO
+
+
 def _as_utc(value: datetime) -> datetime:
-    """The time in UTC: kept as it is when it already is (pydantic-core's UTC or
-    timezone.utc), taken as UTC when naive, converted otherwise."""
-    if value.tzinfo is _CORE_UTC or value.tzinfo is UTC:
-        return value
+    """The time in UTC: kept as it is when it already is, taken as UTC when naive,
+    converted otherwise."""
     if value.tzinfo is None:
         return value.replace(tzinfo=UTC)
+    if _is_utc(value):
+        return value
     try:
         return value.astimezone(UTC)
     except OverflowError:
         raise _NoUtcEquivalent from None
 
 
-def _blank_to_none(value: str | None) -> str | None:
-    return None if value is not None and not value.strip() else value
+def _is_blank(value: str | None) -> bool:
+    return value is not None and not value.strip()
+
+
+def _normal_session(session: Session) -> Session:
+    """The session in UTC with blank device data as None (a copy only when that changes it)."""
+    changes: dict[str, Any] = {}
+    for name in ("first_visit_at", "last_seen_at"):
+        value = getattr(session, name)
+        if not _is_utc(value):
+            changes[name] = _as_utc(value)
+    for name in ("device", "browser", "os", "country"):
+        if _is_blank(getattr(session, name)):
+            changes[name] = None
+    return session.model_copy(update=changes) if changes else session
+
+
+def _normal_page_views(views: list[PageView]) -> list[PageView]:
+    """The page views in UTC, a null path "", blank title and referrer None. The usual
+    view needs none of it and there can be 1,000s, so it is checked inline (the tests of
+    ``_is_utc`` and ``_is_blank`` without the calls) and copied only when a rule changes it."""
+    normal: list[PageView] = []
+    for view in views:
+        tzinfo, title, referrer = view.timestamp.tzinfo, view.title, view.referrer
+        if (
+            tzinfo is not None
+            and tzinfo.utcoffset(None) == _ZERO
+            and view.path is not None
+            and (title is None or title.strip())
+            and (referrer is None or referrer.strip())
+        ):
+            normal.append(view)
+            continue
+        normal.append(
+            view.model_copy(
+                update={
+                    "timestamp": _as_utc(view.timestamp),
+                    "path": view.path or "",
+                    "title": None if _is_blank(title) else title,
+                    "referrer": None if _is_blank(referrer) else referrer,
+                }
+            )
+        )
+    return normal
 
 
 def _normalise(visitor: Visitor) -> Visitor:
-    """Apply the text and time rules to a freshly validated visitor, in place; raise
-    ``_NoUtcEquivalent`` for a time that cannot be moved to UTC.
-
-    The models are frozen and not yet shared, so the pass writes their ``__dict__``:
-    a setattr per field would cost more than the validation itself on a big visitor.
-    """
-    fields = visitor.__dict__
-    for name in ("first_visit", "last_visit"):
-        if fields[name] is not None:
-            fields[name] = _as_utc(fields[name])
-    for session in visitor.sessions:
-        fields = session.__dict__
-        for name in ("first_visit_at", "last_seen_at"):
-            fields[name] = _as_utc(fields[name])
-        for name in ("device", "browser", "os", "country"):
-            fields[name] = _blank_to_none(fields[name])
-    for view in visitor.page_views:
-        fields = view.__dict__
-        timestamp = fields["timestamp"]
-        if timestamp.tzinfo is not _CORE_UTC:  # the usual case, checked inline: 1,000s of these
-            fields["timestamp"] = _as_utc(timestamp)
-        if fields["path"] is None:
-            fields["path"] = ""
-        title, referrer = fields["title"], fields["referrer"]
-        if title is not None and not title.strip():
-            fields["title"] = None
-        if referrer is not None and not referrer.strip():
-            fields["referrer"] = None
-    return visitor
+    """The freshly validated visitor with the text and time rules applied; raise
+    ``_NoUtcEquivalent`` for a time that cannot be moved to UTC."""
+    return visitor.model_copy(
+        update={
+            "first_visit": None if visitor.first_visit is None else _as_utc(visitor.first_visit),
+            "last_visit": None if visitor.last_visit is None else _as_utc(visitor.last_visit),
+            "sessions": [_normal_session(session) for session in visitor.sessions],
+            "page_views": _normal_page_views(visitor.page_views),
+        }
+    )
 
 
 # Not a time to any reader: validation then reports "is not an ISO 8601 time" in its place.

@@ -342,6 +342,29 @@ def test_models_are_immutable():
         visitor.session_count = 1  # type: ignore[misc]
 
 
+def test_the_normalised_values_are_the_models_own_everywhere_they_are_read():
+    """Parsing copies what its rules change (no writes behind a frozen model's back), so
+    attribute access, model_dump, a JSON round trip and equality all see the same
+    normalised values, and the parsed models stay frozen."""
+    session = {**DOCUMENTED["data"]["sessions"][0], "lastSeenAt": "2024-01-15T10:45:00", "device": " "}
+    views = [
+        {"path": None, "title": "", "referrer": " ", "timestamp": "2024-01-15T05:00:00-05:30"},
+        {"path": "/", "title": "Home", "timestamp": "2024-01-15T10:31:00+00:00"},
+    ]
+    visitor = parse(payload(firstVisit="2024-01-15T12:30:00+02:00", sessions=[session], pageViews=views))
+    dumped = visitor.model_dump()
+    assert dumped["first_visit"] == visitor.first_visit == utc(2024, 1, 15, 10, 30)
+    assert dumped["sessions"][0]["last_seen_at"] == utc(2024, 1, 15, 10, 45) and dumped["sessions"][0]["device"] is None
+    assert dumped["page_views"] == [
+        {"path": "", "title": None, "timestamp": utc(2024, 1, 15, 10, 30), "referrer": None},
+        {"path": "/", "title": "Home", "timestamp": utc(2024, 1, 15, 10, 31), "referrer": None},
+    ]
+    assert all(is_utc(value) for value in (visitor.first_visit, visitor.sessions[0].last_seen_at, visitor.page_views[0].timestamp))
+    assert Visitor.model_validate_json(visitor.model_dump_json(by_alias=True)) == visitor
+    with pytest.raises(ValidationError):
+        visitor.page_views[0].path = "/elsewhere"  # type: ignore[misc]
+
+
 def big_body(page_views: int = 20_000, sessions: int = 1_000) -> bytes:
     views = [
         {
