@@ -31,13 +31,14 @@ def render_page(
 ) -> Response:
     """Render ``template`` whole, or the block that ``blocks`` maps the htmx target to.
 
-    htmx 2 does not swap 4xx/5xx answers, so a fragment is always sent with 200 and
-    carries its error state inside. ``target`` overrides the element htmx named (for
-    a response that retargets itself).
+    A fragment carries its real status too: the page's ``responseHandling`` (htmx-config
+    in base.html) swaps 4xx/5xx answers in place, so logs and monitors count a failed
+    look-up as the failure it is. ``target`` overrides the element htmx named (for a
+    response that retargets itself).
     """
     block = blocks.get(target or request.htmx.target or "") if wants_fragment() else None
     if block is not None:
-        response = make_response(render_block(template, block, **context), 200)
+        response = make_response(render_block(template, block, **context), status)
     else:
         response = make_response(render_template(template, **context), status)
     response.vary.add("HX-Request")

@@ -56,44 +56,28 @@
     });
   });
 
-  // Logging out also forgets the pages htmx keeps for back and forward: they hold
-  // customer data that must not outlive the session in this browser.
+  // Logging out also forgets the pages htmx keeps for back and forward (htmx 2 keeps
+  // them in sessionStorage): they hold customer data that must not outlive the session.
   document.addEventListener("submit", function (event) {
     if (!event.target.hasAttribute("data-logout")) return;
-    try {
-      window.sessionStorage.removeItem("htmx-history-cache");
-      window.localStorage.removeItem("htmx-history-cache");
-    } catch (error) { /* storage disabled: nothing was kept */ }
+    try { window.sessionStorage.removeItem("htmx-history-cache"); } catch (error) { /* storage disabled: nothing was kept */ }
   });
 
-  // While a look-up waits on PostMetric, ask the server every half second whether it is
-  // being retried, and say so in the loading indicator.
-  var progressTimer = null;
-  function stopProgress() {
-    if (progressTimer) { window.clearTimeout(progressTimer); window.clearInterval(progressTimer); progressTimer = null; }
-    var detail = byId("loading-detail");
-    if (detail) detail.textContent = "";
-  }
+  // htmx polls (hx-trigger "every ..."); its filters would need eval, so the conditions
+  // live here: the progress poll in the loading indicator runs only while the indicator
+  // shows (and clears its text otherwise), and the live timeline asks nothing while the
+  // tab is hidden (its visibilitychange trigger catches up when the tab comes back).
   document.addEventListener("htmx:beforeRequest", function (event) {
-    var indicator = byId("loading");
-    if (!indicator || !event.detail.target || event.detail.target.id !== "main") return;
-    stopProgress();
-    function poll() {
-      fetch(indicator.getAttribute("data-progress-url"), { credentials: "same-origin", cache: "no-store" })
-        .then(function (response) { return response.ok ? response.text() : ""; })
-        .then(function (text) {
-          var detail = byId("loading-detail");
-          if (detail && progressTimer) detail.textContent = text;
-        })
-        .catch(function () { /* the indicator keeps its generic text */ });
+    var elt = event.detail.elt;
+    if (elt.id === "loading-detail" && !byId("loading").classList.contains("htmx-request")) {
+      event.preventDefault();
+      elt.textContent = "";
+    } else if (elt.id === "timeline" && document.hidden) {
+      event.preventDefault();
+      var status = byId("live-status");
+      if (status) status.textContent = "paused while this tab is hidden";
     }
-    // Quick look first (a retry starts within a second), then every half second.
-    progressTimer = window.setTimeout(function () {
-      poll();
-      progressTimer = window.setInterval(poll, 500);
-    }, 300);
   });
-  document.addEventListener("htmx:afterRequest", stopProgress);
 
   // Back and forward restore a snapshot of the markup, not what was typed or chosen:
   // set the filters from the restored URL, which holds the view's whole state.
@@ -130,8 +114,7 @@
     } else if (id === "timeline" || id === "visitor-detail") {
       // Say what the filter did; a live refresh speaks only when it brought new views.
       var counts = byId("timeline-counts");
-      var cause = event.detail.requestConfig && event.detail.requestConfig.triggeringEvent;
-      var tick = cause && cause.type === "live-tick";
+      var tick = event.detail.requestConfig && event.detail.requestConfig.elt.id === "timeline";
       if (counts && (!tick || document.querySelector("#timeline .tag.new"))) announce(counts.textContent.replace(/\s+/g, " ").trim());
     } else if (id === "load-more") {
       // Pressed "Load more": go on reading at the first new row (not when scrolling loaded it).
@@ -141,8 +124,7 @@
     }
   });
 
-  // The session list follows the session filter (the filter swaps only the timeline),
-  // and the live timer follows the timeline now on screen.
+  // The session list follows the session filter (the filter swaps only the timeline).
   function syncView() {
     var timeline = byId("timeline");
     var current = timeline ? timeline.getAttribute("data-session") || "" : null;
@@ -150,34 +132,6 @@
       if (link.getAttribute("data-session-id") === current) link.setAttribute("aria-current", "true");
       else link.removeAttribute("aria-current");
     });
-    scheduleLive();
   }
   document.addEventListener("htmx:afterSettle", syncView);
-  document.addEventListener("htmx:sendError", scheduleLive);
-
-  // Live view: while #timeline carries data-live and the tab is visible, ask for a fresh
-  // timeline every interval; a hidden tab stops the timer (and the upstream calls).
-  var liveTimer = null;
-  function scheduleLive() {
-    window.clearTimeout(liveTimer);
-    liveTimer = null;
-    var timeline = document.querySelector("#timeline[data-live]");
-    var status = byId("live-status");
-    if (!timeline) return;
-    if (document.hidden) {
-      if (status) status.textContent = "paused while this tab is hidden";
-      return;
-    }
-    var interval = parseInt(timeline.getAttribute("data-live-interval"), 10) || 15000;
-    liveTimer = window.setTimeout(function () {
-      var current = document.querySelector("#timeline[data-live]");
-      if (current && !document.hidden) htmx.trigger(current, "live-tick");
-    }, interval);
-  }
-  document.addEventListener("visibilitychange", function () {
-    var timeline = document.querySelector("#timeline[data-live]");
-    if (!document.hidden && timeline) htmx.trigger(timeline, "live-tick"); // catch up at once
-    else scheduleLive();
-  });
-  scheduleLive();
 })();

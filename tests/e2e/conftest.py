@@ -49,3 +49,8 @@ def log_in(page: Page, base_url: str, *, path: str = "/") -> None:
     page.get_by_label("Password").fill(AGENT_PASSWORD)
     page.get_by_role("button", name="Log in").click()
     expect(page.get_by_role("heading", name="Log in")).to_have_count(0)
+
+
+def session_links(page: Page):
+    """The links that narrow the view to one session (not "All sessions")."""
+    return page.get_by_role("region", name="Sessions").get_by_role("link").filter(has_not_text="All sessions")

@@ -10,6 +10,7 @@ from playwright.sync_api import Page, expect
 
 from dashboard.demo import EXAMPLE_VISITOR_ID, FakeApiServer
 from tests.conftest import LiveServer
+from tests.e2e.conftest import session_links
 from tests.support.accounts import ADMIN_EMAIL, ADMIN_PASSWORD, add_site, make_admin
 
 SHOP_KEY = "pm_" + "c" * 64
@@ -53,7 +54,7 @@ def test_pages_run_under_the_policy_and_the_url_names_the_site(page: Page, admin
     box.fill("visitor_huge")
     box.press("Enter")
     expect(page).to_have_url(re.compile(r"/visitors/visitor_huge\?site=default$"))
-    page.locator(".session-link").first.click()
+    session_links(page).first.click()
     expect(page).to_have_url(re.compile(r"session="))
     page.get_by_label("Filter by path or title").fill("checkout")
     expect(page.locator("#timeline .counts")).to_contain_text("match")

@@ -28,7 +28,7 @@ def test_the_indicator_says_when_a_lookup_is_being_retried(page: Page, patient_s
     box = page.get_by_role("searchbox", name="Visitor ID")
     box.fill("fail-flaky-3")
     box.press("Enter")
-    indicator = page.locator("#loading")
+    indicator = page.get_by_role("status").filter(has_text="Asking PostMetric")
     expect(indicator).to_be_visible()
     expect(indicator).to_contain_text(re.compile(r"HTTP 503\)?\. Retrying \(attempt [2-4]\)"), timeout=6000)
     expect(page.get_by_text(re.compile(r"PostMetric answered after 4 attempts"))).to_be_visible(timeout=10000)

@@ -13,7 +13,7 @@ from playwright.sync_api import Page, expect
 
 from dashboard.demo import LARGE_VISITOR_ID, LIVE_VISITOR_ID, RETURNING_VISITOR_ID
 from tests.conftest import make_settings
-from tests.e2e.conftest import log_in
+from tests.e2e.conftest import log_in, session_links
 
 AT = "2024-01-20T14:10:00Z"
 
@@ -31,14 +31,6 @@ def assert_accessible(page: Page, where: str) -> None:
 
 def views_shown(page: Page) -> int:
     return sum(int(n) for n in page.locator("#timeline tr.view").evaluate_all("rows => rows.map(r => r.dataset.views)"))
-
-
-def wait_until(page: Page, check, timeout_ms: int = 5000) -> None:
-    for _ in range(timeout_ms // 50):
-        if check():
-            return
-        page.wait_for_timeout(50)
-    raise AssertionError("condition not met in time")
 
 
 def counts(page: Page):
@@ -104,7 +96,7 @@ def test_ticket_moment_marks_the_timeline_and_says_where_the_visitor_was(page: P
     below = page.locator("#contact-marker").locator("xpath=following-sibling::tr[contains(@class,'view')][1]")
     expect(below).to_contain_text("after contact")
     page.reload()
-    expect(page.locator("#contact-marker")).to_have_count(1)
+    expect(page.get_by_role("rowheader", name=re.compile("^Contact"))).to_have_count(1)
     expect(page.get_by_label("Order")).to_have_value("asc")
 
     page.goto(live_server.url + "/visitors/visitor_123?at=not-a-time")
@@ -132,8 +124,8 @@ def test_filters_update_only_the_timeline_and_live_in_the_url(page: Page, live_s
     session = page.get_by_label("Session", exact=True)
     session.select_option(index=2)
     expect(page).to_have_url(re.compile(r"\?session=[^&]+&q=check&order=asc$"))
-    expect(page.locator('.session-list a[aria-current="true"]')).to_have_count(1)
-    expect(page.locator("#session-all")).not_to_have_attribute("aria-current", "true")
+    expect(session_links(page).and_(page.locator('[aria-current="true"]'))).to_have_count(1)
+    expect(page.get_by_role("link", name=re.compile("^All sessions"))).not_to_have_attribute("aria-current", "true")
     narrowed = page.url
     assert page.evaluate("window.__noFullReload") is True
     assert heading.evaluate("h => h.__kept") is True  # the summary was not swapped
@@ -214,7 +206,7 @@ def test_copy_buttons_and_exports(page: Page, browser, live_server, artifacts):
         log_in(other, live_server.url, path=link.removeprefix(live_server.url))
         expect(other).to_have_url(link)
         expect(other.get_by_label("Filter by path or title")).to_have_value("checkout")
-        expect(other.locator("#contact-marker")).to_have_count(1)
+        expect(other.get_by_role("rowheader", name=re.compile("^Contact"))).to_have_count(1)
         assert views_shown(other) == rows
     finally:
         colleague.close()
@@ -250,25 +242,31 @@ def test_live_view_refreshes_marks_new_views_and_stops_when_hidden(page: Page, l
 
     page.evaluate(
         """() => {
+        let cancelled = 0;
+        document.addEventListener("htmx:beforeRequest", (event) => {
+            if (event.defaultPrevented && event.detail.elt.id === "timeline") document.body.dataset.cancelledTicks = ++cancelled;
+        });
         Object.defineProperty(document, "hidden", {value: true, configurable: true});
         Object.defineProperty(document, "visibilityState", {value: "hidden", configurable: true});
         document.dispatchEvent(new Event("visibilitychange"));
     }"""
     )
     expect(page.locator("#live-status")).to_have_text("paused while this tab is hidden")
-    page.wait_for_timeout(300)  # a request already on its way may still land
+    expect(page.get_by_role("status").filter(has_text="Asking PostMetric")).to_be_hidden()  # none on its way
     hidden_calls = fake_api.stats.calls
-    page.wait_for_timeout(1600)
+    # Two more ticks come and are cancelled (0.7 s apart): time passed, and nothing was asked.
+    expect(page.locator("body")).to_have_attribute("data-cancelled-ticks", re.compile(r"^([3-9]|\d\d+)$"))
     assert fake_api.stats.calls == hidden_calls
 
-    page.evaluate(
-        """() => {
-        Object.defineProperty(document, "hidden", {value: false, configurable: true});
-        Object.defineProperty(document, "visibilityState", {value: "visible", configurable: true});
-        document.dispatchEvent(new Event("visibilitychange"));
-    }"""
-    )
-    wait_until(page, lambda: fake_api.stats.calls > hidden_calls)  # caught up at once
+    with page.expect_response(re.compile(r"refresh=1")):  # caught up at once, not a tick later
+        page.evaluate(
+            """() => {
+            Object.defineProperty(document, "hidden", {value: false, configurable: true});
+            Object.defineProperty(document, "visibilityState", {value: "visible", configurable: true});
+            document.dispatchEvent(new Event("visibilitychange"));
+        }"""
+        )
+    assert fake_api.stats.calls > hidden_calls
     page.get_by_role("button", name="Live").click()
     expect(page).to_have_url(live_server.url + f"/visitors/{LIVE_VISITOR_ID}")
     expect(page.get_by_role("button", name="Live")).to_have_attribute("aria-pressed", "false")

@@ -157,7 +157,7 @@ def test_html_per_response_stays_bounded_for_the_biggest_visitor(uncapped):
 def test_live_view_refreshes_from_postmetric_and_marks_new_views(logged_in, fake_api):
     html = text(logged_in.get(f"/visitors/{LIVE_VISITOR_ID}?live=1"))
     assert 'aria-pressed="true"' in html and "data-live " in html
-    tick = re.search(r'data-live data-live-interval="15000" hx-get="([^"]+)" hx-trigger="live-tick"', html).group(1)
+    tick = re.search(r'data-live hx-get="([^"]+)" hx-trigger="every 15000ms, visibilitychange from:document"', html).group(1)
     tick = tick.replace("&amp;", "&")
     assert "refresh=1" in tick and "since=" in tick and "live=1" in tick
     newest = re.search(r"since=([^&]+)", tick).group(1)
