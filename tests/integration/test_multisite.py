@@ -16,10 +16,6 @@ SHOP_KEY = "pm_" + "b" * 64
 HTMX = {"HX-Request": "true", "HX-Target": "main"}
 
 
-def text(response) -> str:
-    return response.get_data(as_text=True)
-
-
 @pytest.fixture
 def shop_api():
     """A second website: its own key, and of the demo visitors only these two."""
@@ -55,7 +51,7 @@ def events(app) -> list[LookupEvent]:
 
 def test_found_on_one_site(two_sites, logged_in, shop_api, blog_api):
     response = logged_in.get(f"/visitors/{EXAMPLE_VISITOR_ID}")
-    html = text(response)
+    html = response.text
     assert response.status_code == 200
     assert 'id="visitor-heading"' in html and "from Shop." in html
     assert "known on more than one site" not in html and "could not be asked" not in html
@@ -70,18 +66,18 @@ def test_found_on_one_site(two_sites, logged_in, shop_api, blog_api):
 
 
 def test_found_on_two_sites_says_so_with_links(two_sites, logged_in):
-    html = text(logged_in.get(f"/visitors/{RETURNING_VISITOR_ID}?ticket=T-7"))
+    html = logged_in.get(f"/visitors/{RETURNING_VISITOR_ID}?ticket=T-7").text
     assert "known on more than one site" in html and "from Shop." in html
     assert f'<a href="/visitors/{RETURNING_VISITOR_ID}?site=blog&amp;ticket=T-7">Blog</a>' in html
     assert f'data-canonical-url="/visitors/{RETURNING_VISITOR_ID}?site=shop&amp;ticket=T-7"' in html
     # The other site's view is there and says which site it shows.
-    blog = text(logged_in.get(f"/visitors/{RETURNING_VISITOR_ID}?site=blog"))
+    blog = logged_in.get(f"/visitors/{RETURNING_VISITOR_ID}?site=blog").text
     assert "from Blog." in blog and "known on more than one site" not in blog
 
 
 def test_found_on_no_site(two_sites, logged_in):
     response = logged_in.get("/visitors/visitor_live")
-    html = text(response)
+    html = response.text
     assert response.status_code == 200
     assert "PostMetric has no data for this visitor" in html and "any of the 2 sites" in html
     assert "data-canonical-url" not in html
@@ -92,7 +88,7 @@ def test_found_on_no_site(two_sites, logged_in):
 def test_one_site_failing_while_another_knows_the_visitor(two_sites, logged_in, blog_api):
     blog_api.stop()  # the blog's PostMetric is down
     try:
-        html = text(logged_in.get(f"/visitors/{EXAMPLE_VISITOR_ID}"))
+        html = logged_in.get(f"/visitors/{EXAMPLE_VISITOR_ID}").text
     finally:
         blog_api.start()
     assert 'id="visitor-heading"' in html and "from Shop." in html
@@ -108,14 +104,14 @@ def test_a_failing_site_with_nobody_else_knowing_shows_the_visitor_as_unknown_wi
         blog.base_url += "/wrong-path"
         db.session.commit()
     two_sites.extensions["site_directory"].invalidate()
-    html = text(logged_in.get("/visitors/visitor_live"))
+    html = logged_in.get("/visitors/visitor_live").text
     assert "PostMetric has no data for this visitor" in html
     assert 'data-failed-site="blog"' in html
 
 
 def test_every_site_failing_shows_the_error_state(two_sites, logged_in):
     response = logged_in.get("/visitors/fail-500")
-    html = text(response)
+    html = response.text
     assert response.status_code == 502  # PostMetric's 500, as for a single site
     assert 'data-error-kind="server_error"' in html
     assert 'data-failed-site="blog"' in html  # the second failure is named too
@@ -132,7 +128,7 @@ def test_the_sites_are_asked_in_parallel(tmp_path, fake_api):
         client = app.test_client()
         AuthActions(app, client).login()
         started = time.monotonic()
-        html = text(client.get("/visitors/visitor_unknown"))
+        html = client.get("/visitors/visitor_unknown").text
         elapsed = time.monotonic() - started
         assert "any of the 2 sites" in html
         assert slow_a.stats.calls == slow_b.stats.calls == 1
@@ -149,17 +145,17 @@ def test_each_site_goes_through_the_cache(two_sites, logged_in, shop_api, blog_a
 
 
 def test_a_single_site_needs_no_site_parameter(logged_in, fake_api):
-    html = text(logged_in.get(f"/visitors/{EXAMPLE_VISITOR_ID}"))
+    html = logged_in.get(f"/visitors/{EXAMPLE_VISITOR_ID}").text
     assert "data-canonical-url" not in html and "Default site" in html
     assert fake_api.stats.calls == 1
 
 
 def test_an_unknown_site_parameter_is_a_clear_404(two_sites, logged_in):
     response = logged_in.get(f"/visitors/{EXAMPLE_VISITOR_ID}?site=nope")
-    assert response.status_code == 404 and "no PostMetric site called" in text(response)
+    assert response.status_code == 404 and "no PostMetric site called" in response.text
 
 
 def test_demo_key_stays_server_side_with_several_sites(two_sites, logged_in):
     for url in (f"/visitors/{RETURNING_VISITOR_ID}", "/visitors/fail-500", "/visitors/visitor_live"):
-        html = text(logged_in.get(url))
+        html = logged_in.get(url).text
         assert SHOP_KEY not in html and SHOP_KEY[-12:] not in html and DEMO_API_KEY not in html
