@@ -1,7 +1,6 @@
 """Fixtures shared by every layer: the PostMetric stand-in, an app, a logged-in client."""
 from __future__ import annotations
 
-import re
 from pathlib import Path
 
 import pytest
@@ -12,10 +11,10 @@ from dashboard.config import Settings
 from dashboard.demo import DEMO_API_KEY, FakeApiServer
 from dashboard.extensions import db
 from dashboard.models import Agent
+from tests.support.html import soup
 
 AGENT_EMAIL = "agent@example.com"
 AGENT_PASSWORD = "correct horse battery"
-CSRF_FIELD = re.compile(r'name="csrf_token" type="hidden" value="([^"]+)"|name="csrf_token" value="([^"]+)"')
 
 
 @pytest.fixture(scope="session")
@@ -84,9 +83,10 @@ def add_agent(app, email: str = AGENT_EMAIL, password: str = AGENT_PASSWORD, *, 
 
 
 def csrf_token_from(html: str) -> str:
-    match = CSRF_FIELD.search(html)
-    assert match, "no CSRF token in the page"
-    return match.group(1) or match.group(2)
+    """The value of the page's first CSRF form field."""
+    field = soup(html).select_one('input[name="csrf_token"]')
+    assert field is not None and field.get("value"), "no CSRF token in the page"
+    return field["value"]
 
 
 class AuthActions:
@@ -96,13 +96,13 @@ class AuthActions:
 
     def login(self, email: str = AGENT_EMAIL, password: str = AGENT_PASSWORD, next: str = "", **extra):
         page = self.client.get("/login")
-        token = csrf_token_from(page.get_data(as_text=True))
+        token = csrf_token_from(page.text)
         data = {"email": email, "password": password, "csrf_token": token, "next": next, **extra}
         return self.client.post("/login", data=data)
 
     def logout(self):
         page = self.client.get("/")
-        token = csrf_token_from(page.get_data(as_text=True))
+        token = csrf_token_from(page.text)
         return self.client.post("/logout", data={"csrf_token": token})
 
 

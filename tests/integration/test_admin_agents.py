@@ -1,7 +1,6 @@
 """Roles and agent management: admin pages, set-password links, disabling, own password."""
 from __future__ import annotations
 
-import re
 import tempfile
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -20,12 +19,10 @@ from tests.support.accounts import (
     make_admin,
     post,
 )
+from tests.support.html import one, soup, text_of
+from tests.support.routes import url_for_rule
 
 NEW_PASSWORD = "a brand new passphrase"
-
-
-def text(response) -> str:
-    return response.get_data(as_text=True)
 
 
 def admin_routes() -> list[tuple[str, str]]:
@@ -46,15 +43,6 @@ def admin_routes() -> list[tuple[str, str]]:
 ADMIN_ROUTES = admin_routes()
 # A value for each URL variable of the admin routes (a new variable fails the test below).
 URL_VALUES = {"agent_id": "2", "slug": "default"}
-
-
-def url_for_rule(rule: str) -> str:
-    def value(match: re.Match) -> str:
-        name = match.group(1)
-        assert name in URL_VALUES, f"add a value for <{name}> to URL_VALUES"
-        return URL_VALUES[name]
-
-    return re.sub(r"<(?:\w+:)?(\w+)>", value, rule)
 
 
 @pytest.fixture
@@ -79,11 +67,11 @@ def test_the_admin_area_has_routes_to_check():
 @pytest.mark.parametrize("rule,method", ADMIN_ROUTES)
 def test_every_admin_route_is_for_admins_only(app, team, rule, method):
     admin, agent = team
-    url = url_for_rule(rule)
+    url = url_for_rule(rule, URL_VALUES)
     refused = request_as(agent, method, url)
-    assert refused.status_code == 403, text(refused)[:300]
+    assert refused.status_code == 403, refused.text[:300]
     headers = {"HX-Request": "true", "HX-Target": "main", "X-CSRFToken": csrf_of(agent)}
-    assert "Not allowed" in text(agent.open(url, method=method, headers=headers))  # in place, for htmx too
+    assert "Not allowed" in agent.open(url, method=method, headers=headers).text  # in place, for htmx too
 
     logged_out = app.test_client().open(url, method=method)
     if method == "POST":
@@ -92,66 +80,66 @@ def test_every_admin_route_is_for_admins_only(app, team, rule, method):
         assert logged_out.status_code == 302 and urlsplit(logged_out.headers["Location"]).path == "/login"
 
     allowed = request_as(admin, method, url)
-    assert allowed.status_code in (200, 302, 303, 400), text(allowed)[:300]
+    assert allowed.status_code in (200, 302, 303, 400), allowed.text[:300]
 
 
 def test_the_admin_link_is_shown_to_admins_only(team):
     admin, agent = team
-    assert 'href="/admin/"' in text(admin.get("/"))
-    assert 'href="/admin/"' not in text(agent.get("/"))
+    assert soup(admin.get("/")).select('a[href="/admin/"]')
+    assert not soup(agent.get("/")).select('a[href="/admin/"]')
 
 
 def test_admin_lists_agents(team):
     admin, _ = team
-    html = text(admin.get("/admin/agents"))
+    html = admin.get("/admin/agents").text
     assert ADMIN_EMAIL in html and AGENT_EMAIL in html
     assert "Add an agent" in html
 
 
 def set_password_link(html: str) -> str:
-    return re.search(r'<code id="set-password-link"[^>]*>([^<]+)</code>', html).group(1)
+    return text_of(one(soup(html), "#set-password-link"))
 
 
 def test_adding_an_agent_gives_a_one_time_link_that_expires(app, team):
     admin, _ = team
     response = post(admin, "/admin/agents", {"email": "New.Agent@Example.com"})
     assert response.status_code == 200 and response.headers["Cache-Control"] == "no-store"
-    link = set_password_link(text(response))
+    link = set_password_link(response.text)
     path = urlsplit(link).path
     assert path.startswith("/set-password/")
 
     visitor = app.test_client()
     page = visitor.get(path)
-    assert page.status_code == 200 and "new.agent@example.com" in text(page)
+    assert page.status_code == 200 and "new.agent@example.com" in page.text
     short = post(visitor, path, {"password": "too short", "confirm": "too short"}, follow_redirects=False)
-    assert short.status_code == 400 and "at least 12 characters" in text(short)
+    assert short.status_code == 400 and "at least 12 characters" in short.text
     done = post(visitor, path, {"password": NEW_PASSWORD, "confirm": NEW_PASSWORD})
     assert done.status_code == 303 and urlsplit(done.headers["Location"]).path == "/login"
     assert AuthActions(app, app.test_client()).login(email="new.agent@example.com", password=NEW_PASSWORD).status_code == 302
 
     again = post(app.test_client(), path, {"password": "another passphrase!", "confirm": "another passphrase!"})
-    assert again.status_code == 400 and "already been used" in text(again)
+    assert again.status_code == 400 and "already been used" in again.text
 
 
 def test_a_set_password_link_expires(app, team, monkeypatch):
     admin, _ = team
-    link = set_password_link(text(post(admin, "/admin/agents", {"email": "late@example.com"})))
+    link = set_password_link(post(admin, "/admin/agents", {"email": "late@example.com"}).text)
     import dashboard.password_links as tokens
 
     monkeypatch.setattr(tokens, "link_max_age_seconds", lambda: -1)
     response = app.test_client().get(urlsplit(link).path)
-    assert response.status_code == 400 and "expired" in text(response)
+    assert response.status_code == 400 and "expired" in response.text
 
 
 def test_a_forged_link_is_refused(app):
     response = app.test_client().get("/set-password/eyJhZ2VudCI6MX0.forged.signature")
-    assert response.status_code == 400 and "not valid" in text(response)
+    assert response.status_code == 400 and "not valid" in response.text
 
 
 def test_duplicate_and_invalid_emails_are_refused(team):
     admin, _ = team
-    assert "exists already" in text(post(admin, "/admin/agents", {"email": AGENT_EMAIL.upper()}))
-    assert "Enter an e-mail address" in text(post(admin, "/admin/agents", {"email": "not an address"}))
+    assert "exists already" in post(admin, "/admin/agents", {"email": AGENT_EMAIL.upper()}).text
+    assert "Enter an e-mail address" in post(admin, "/admin/agents", {"email": "not an address"}).text
 
 
 def test_disabling_an_agent_ends_their_session_on_the_next_request(app, team):
@@ -183,8 +171,8 @@ def test_disabling_ends_remembered_sessions_too(app, team):
 def test_resetting_a_password_voids_the_old_one_and_ends_sessions(app, team):
     admin, agent = team
     response = post(admin, "/admin/agents/2/reset-password")
-    link = set_password_link(text(response))
-    assert "no longer work" in text(response)
+    link = set_password_link(response.text)
+    assert "no longer work" in response.text
     assert agent.get("/").status_code == 302
     assert AuthActions(app, app.test_client()).login().status_code == 400
     post(app.test_client(), urlsplit(link).path, {"password": NEW_PASSWORD, "confirm": NEW_PASSWORD})
@@ -193,9 +181,9 @@ def test_resetting_a_password_voids_the_old_one_and_ends_sessions(app, team):
 
 def test_a_newer_link_voids_the_older_one(app, team):
     admin, _ = team
-    first = set_password_link(text(post(admin, "/admin/agents/2/reset-password")))
+    first = set_password_link(post(admin, "/admin/agents/2/reset-password").text)
     post(admin, "/admin/agents/2/reset-password")
-    assert "newer one replaced it" in text(app.test_client().get(urlsplit(first).path))
+    assert "newer one replaced it" in app.test_client().get(urlsplit(first).path).text
 
 
 def test_changing_roles_takes_effect_at_once(app, team):
@@ -212,7 +200,7 @@ def test_the_last_active_admin_cannot_be_disabled_or_demoted(app, team):
     admin, _ = team
     for action, data in (("disable", {}), ("role", {"role": "agent"})):
         response = post(admin, f"/admin/agents/1/{action}", data, follow_redirects=True)
-        assert "last active admin" in text(response)
+        assert "last active admin" in response.text
     with app.app_context():
         me = db.session.get(Agent, 1)
         assert me.active and me.is_admin
@@ -227,20 +215,20 @@ def test_a_disabled_admin_does_not_count_as_the_other_admin(app, team):
     admin, _ = team
     post(admin, "/admin/agents/2/role", {"role": "admin"})
     post(admin, "/admin/agents/2/disable")
-    assert "last active admin" in text(post(admin, "/admin/agents/1/disable", follow_redirects=True))
+    assert "last active admin" in post(admin, "/admin/agents/1/disable", follow_redirects=True).text
 
 
 def test_an_agent_changes_their_own_password(app, team):
     _, agent = team
     elsewhere = logged_in_client(app)  # the same agent on another computer
     page = agent.get("/password")
-    assert page.status_code == 200 and "Current password" in text(page)
+    assert page.status_code == 200 and "Current password" in page.text
     wrong = post(agent, "/password", {"current_password": "wrong password!", "password": NEW_PASSWORD, "confirm": NEW_PASSWORD})
-    assert wrong.status_code == 400 and "not your current password" in text(wrong)
+    assert wrong.status_code == 400 and "not your current password" in wrong.text
     short = post(agent, "/password", {"current_password": AGENT_PASSWORD, "password": "short", "confirm": "short"})
-    assert short.status_code == 400 and "at least 12 characters" in text(short)
+    assert short.status_code == 400 and "at least 12 characters" in short.text
     differ = post(agent, "/password", {"current_password": AGENT_PASSWORD, "password": NEW_PASSWORD, "confirm": NEW_PASSWORD + "!"})
-    assert differ.status_code == 400 and "differ" in text(differ)
+    assert differ.status_code == 400 and "differ" in differ.text
     done = post(agent, "/password", {"current_password": AGENT_PASSWORD, "password": NEW_PASSWORD, "confirm": NEW_PASSWORD})
     assert done.status_code == 303
     assert agent.get("/").status_code == 200  # this browser stays logged in

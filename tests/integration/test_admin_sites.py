@@ -2,8 +2,6 @@
 and "Test connection" against the stand-in."""
 from __future__ import annotations
 
-import re
-import socket
 from pathlib import Path
 
 import pytest
@@ -17,6 +15,8 @@ from dashboard.encryption import KeyBox, derived_key
 from dashboard.extensions import db
 from dashboard.models import Site
 from tests.conftest import make_settings
+from tests.support.sockets import closed_port
+from tests.support.html import one, soup, text_of
 from tests.support.accounts import (
     ADMIN_EMAIL,
     ADMIN_PASSWORD,
@@ -31,21 +31,10 @@ SHOP_KEY = "pm_" + "5e" * 31 + "c0de"
 HTMX = {"HX-Request": "true"}
 
 
-def text(response) -> str:
-    return response.get_data(as_text=True)
-
-
 @pytest.fixture
 def admin(app):
     make_admin(app)
     return logged_in_client(app, ADMIN_EMAIL, ADMIN_PASSWORD)
-
-
-def closed_port() -> int:
-    """A local port with nothing listening (bound, then released)."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def sites_in_db(app) -> dict[str, Site]:
@@ -98,7 +87,7 @@ def test_a_key_that_cannot_be_decrypted_is_reported_not_used(tmp_path, fake_api)
     other_secret = create_app(make_settings(tmp_path, fake_api.url, secret_key="another-secret-key-0123456789"))
     assert [ref.slug for ref in other_secret.extensions["visitor_service"].sites()] == ["default"]
     make_admin(other_secret)
-    html = text(logged_in_client(other_secret, ADMIN_EMAIL, ADMIN_PASSWORD).get("/admin/sites"))
+    html = logged_in_client(other_secret, ADMIN_EMAIL, ADMIN_PASSWORD).get("/admin/sites").text
     assert html.count("cannot be read: enter it again") == 1
     other_secret.extensions["db_engine"].dispose()
 
@@ -130,18 +119,18 @@ def test_encryption_uses_a_key_derived_from_the_secret_not_the_secret(settings):
 
 def all_admin_pages(admin) -> list[str]:
     pages = ["/admin/sites", "/admin/sites/default/edit", "/admin/sites/shop/edit", "/admin/agents", "/admin/audit"]
-    bodies = [text(admin.get(url)) for url in pages]
-    bodies += [text(admin.get(url, headers={**HTMX, "HX-Target": "main"})) for url in pages]
+    bodies = [admin.get(url).text for url in pages]
+    bodies += [admin.get(url, headers={**HTMX, "HX-Target": "main"}).text for url in pages]
     for slug in ("default", "shop"):
-        bodies.append(text(post(admin, f"/admin/sites/{slug}/test", headers={**HTMX, "X-CSRFToken": "x"})))
-        bodies.append(text(post(admin, f"/admin/sites/{slug}/test")))
-    bodies.append(text(post(admin, "/admin/sites/shop/edit", {"name": "", "base_url": "ftp://x", "api_key": "pm_" + "7" * 64})))
+        bodies.append(post(admin, f"/admin/sites/{slug}/test", headers={**HTMX, "X-CSRFToken": "x"}).text)
+        bodies.append(post(admin, f"/admin/sites/{slug}/test").text)
+    bodies.append(post(admin, "/admin/sites/shop/edit", {"name": "", "base_url": "ftp://x", "api_key": "pm_" + "7" * 64}).text)
     return bodies
 
 
 def test_admin_pages_show_only_the_last_four_characters(app, admin, fake_api):
     add_site(app, "shop", "Shop", fake_api.url, SHOP_KEY)
-    html = text(admin.get("/admin/sites"))
+    html = admin.get("/admin/sites").text
     assert "…c0de" in html and f"…{DEMO_API_KEY[-4:]}" in html
     for body in all_admin_pages(admin):
         for key in (SHOP_KEY, DEMO_API_KEY, "pm_" + "7" * 64):
@@ -150,9 +139,8 @@ def test_admin_pages_show_only_the_last_four_characters(app, admin, fake_api):
 
 def test_the_edit_form_never_fills_in_the_key(app, admin, fake_api):
     add_site(app, "shop", "Shop", fake_api.url, SHOP_KEY)
-    html = text(admin.get("/admin/sites/shop/edit"))
-    field = re.search(r'<input[^>]*name="api_key"[^>]*>', html).group(0)
-    assert 'value=""' in field or "value=" not in field
+    html = admin.get("/admin/sites/shop/edit").text
+    assert one(soup(html), 'input[name="api_key"]').get("value", "") == ""
 
 
 # -- managing sites ------------------------------------------------------------------------
@@ -183,7 +171,7 @@ def test_moving_a_site_to_another_host_needs_the_key_again(app, admin, fake_api)
     with FakeApiServer() as elsewhere:
         refused = post(admin, "/admin/sites/default/edit", {"name": "Default site", "base_url": elsewhere.url, "api_key": ""})
         assert refused.status_code == 400
-        assert "enter the site&#39;s API key again" in text(refused)
+        assert "enter the site's API key again" in text_of(soup(refused))
         assert sites_in_db(app)["default"].base_url == fake_api.url
         # Test connection and look-ups still go where the key was entered for.
         admin.get("/visitors/visitor_123")
@@ -208,7 +196,7 @@ def test_a_second_site_with_the_same_name_gets_its_own_slug(app, admin, fake_api
         ({"base_url": "ftp://files.example.com"}, "http:// or https://"),
         ({"base_url": "javascript:alert(1)"}, "http:// or https://"),
         ({"base_url": "example.com"}, "http:// or https://"),
-        ({"api_key": ""}, "Enter the site&#39;s API key"),
+        ({"api_key": ""}, "Enter the site's API key"),
         ({"api_key": "pm key with spaces"}, "does not look like"),
         ({"name": ""}, "Give the site a name"),
     ],
@@ -216,13 +204,13 @@ def test_a_second_site_with_the_same_name_gets_its_own_slug(app, admin, fake_api
 def test_invalid_sites_are_refused(app, admin, fields, message):
     data = {"name": "Shop", "base_url": "https://analytics.example.com", "api_key": SHOP_KEY, **fields}
     response = post(admin, "/admin/sites", data)
-    assert response.status_code == 400 and message in text(response)
+    assert response.status_code == 400 and message in text_of(soup(response))
     assert set(sites_in_db(app)) == {"default"}
 
 
 def test_the_environments_site_cannot_be_deleted_here(app, admin):
     response = post(admin, "/admin/sites/default/delete", follow_redirects=True)
-    assert "POSTMETRIC_API_URL" in text(response) and "default" in sites_in_db(app)
+    assert "POSTMETRIC_API_URL" in response.text and "default" in sites_in_db(app)
 
 
 # -- test connection -----------------------------------------------------------------------
@@ -232,10 +220,12 @@ def connection_result(admin, slug: str) -> tuple[str, str]:
     response = admin.post(
         f"/admin/sites/{slug}/test", headers={**HTMX, "HX-Target": f"connection-result-{slug}", "X-CSRFToken": csrf_of(admin)}
     )
-    html = text(response)
+    html = response.text
     assert response.status_code == 200 and "<html" not in html
-    assert html.lstrip().startswith(f'<p id="connection-result-{slug}"')
-    return re.search(r'data-verdict="([^"]+)"', html).group(1), html
+    # The fragment is the result paragraph itself, which htmx swaps for the old one.
+    [result] = soup(html).find_all(recursive=False)
+    assert (result.name, result["id"]) == ("p", f"connection-result-{slug}")
+    return result["data-verdict"], html
 
 
 def test_test_connection_reports_success(admin, fake_api):
@@ -258,6 +248,6 @@ def test_test_connection_reports_an_unreachable_host(app, admin):
 
 def test_test_connection_without_htmx_returns_the_page_with_the_result(admin):
     response = post(admin, "/admin/sites/default/test")
-    html = text(response)
+    html = response.text
     assert response.status_code == 200 and html.startswith("<!doctype html>")
-    assert 'data-verdict="ok"' in html
+    assert one(soup(html), "#connection-result-default")["data-verdict"] == "ok"

@@ -27,12 +27,9 @@ from tests.support.accounts import (
     logged_in_client,
     make_admin,
 )
+from tests.support.html import attrs, one, soup
 
 ROOT = Path(__file__).resolve().parents[2]
-
-
-def text(response) -> str:
-    return response.get_data(as_text=True)
 
 
 def events(app) -> list[LookupEvent]:
@@ -116,7 +113,7 @@ def test_a_failing_audit_write_does_not_break_the_look_up(app, logged_in, monkey
 
     monkeypatch.setattr(audit, "record_event", locked)
     response = logged_in.get("/visitors/visitor_123")
-    assert response.status_code == 200 and 'id="visitor-heading"' in text(response)
+    assert response.status_code == 200 and one(soup(response), "#visitor-heading")
 
 
 def test_a_locked_database_is_retried(app, monkeypatch):
@@ -233,24 +230,24 @@ def trail(app):
 
 def test_the_audit_page_lists_newest_first_a_page_at_a_time(trail):
     admin, _, _ = trail
-    html = text(admin.get("/admin/audit"))
+    html = admin.get("/admin/audit").text
     assert "62 events" in html and "page 1 of 2" in html
     assert html.index("visitor_live") < html.index("HYPERLINK") < html.index("visitor_123")
-    assert html.count("<tr>") == 1 + 50
-    second = text(admin.get("/admin/audit?page=2"))
-    assert second.count("<tr>") == 1 + 12 and "Newer" in second
+    assert len(soup(html).select("#audit-results tr")) == 1 + 50
+    second = admin.get("/admin/audit?page=2").text
+    assert len(soup(second).select("#audit-results tr")) == 1 + 12 and "Newer" in second
 
 
 def test_the_audit_page_filters_by_agent_visitor_and_dates(trail):
     admin, agent, other = trail
-    assert "60 events match" in text(admin.get(f"/admin/audit?agent={agent}"))
-    assert "2 events match" in text(admin.get(f"/admin/audit?agent={other}"))
-    assert "1 event matches" in text(admin.get("/admin/audit?visitor=visitor_live"))
-    assert "60 events match" in text(admin.get("/admin/audit?from=2024-03-10&to=2024-03-10"))
-    assert "2 events match" in text(admin.get("/admin/audit?from=2024-03-11"))
-    assert "61 events match" in text(admin.get("/admin/audit?to=2024-03-11"))
+    assert "60 events match" in admin.get(f"/admin/audit?agent={agent}").text
+    assert "2 events match" in admin.get(f"/admin/audit?agent={other}").text
+    assert "1 event matches" in admin.get("/admin/audit?visitor=visitor_live").text
+    assert "60 events match" in admin.get("/admin/audit?from=2024-03-10&to=2024-03-10").text
+    assert "2 events match" in admin.get("/admin/audit?from=2024-03-11").text
+    assert "61 events match" in admin.get("/admin/audit?to=2024-03-11").text
     bad = admin.get("/admin/audit?from=2024-03-12&to=2024-03-01")
-    assert bad.status_code == 400 and "after the “to” date" in text(bad)
+    assert bad.status_code == 400 and "after the “to” date" in bad.text
 
 
 def test_dates_are_days_in_the_admins_time_zone(app, trail):
@@ -259,19 +256,20 @@ def test_dates_are_days_in_the_admins_time_zone(app, trail):
         me = db.session.scalars(select(Agent).where(Agent.email == ADMIN_EMAIL)).one()
         me.timezone = "Pacific/Auckland"  # UTC+13 in March: 2024-03-10 12:00 UTC is the 11th there
         db.session.commit()
-    assert "60 events match" in text(admin.get("/admin/audit?from=2024-03-11&to=2024-03-11"))
+    assert "60 events match" in admin.get("/admin/audit?from=2024-03-11&to=2024-03-11").text
 
 
 def test_the_filter_updates_in_place_and_the_url_follows(trail):
     admin, agent, _ = trail
     response = admin.get(f"/admin/audit?agent={agent}&page=2", headers={"HX-Request": "true", "HX-Target": "audit-results"})
-    html = text(response)
-    assert html.lstrip().startswith('<div id="audit-results">') and "<html" not in html
+    html = response.text
+    [results] = soup(html).find_all(recursive=False)  # only the block htmx swaps
+    assert results.name == "div" and results["id"] == "audit-results" and "<html" not in html
     assert response.headers["HX-Push-Url"] == f"/admin/audit?agent={agent}&page=2"
 
 
 def parse_csv(response) -> list[dict[str, str]]:
-    return list(csv.DictReader(io.StringIO(text(response))))
+    return list(csv.DictReader(io.StringIO(response.text)))
 
 
 def test_csv_export_of_everything_and_of_the_filtered_set(trail):
@@ -290,13 +288,14 @@ def test_csv_export_of_everything_and_of_the_filtered_set(trail):
 
 def test_the_export_link_carries_the_filter(trail):
     admin, agent, _ = trail
-    assert f'href="/admin/audit.csv?agent={agent}&amp;visitor=visitor_123"' in text(admin.get(f"/admin/audit?agent={agent}&visitor=visitor_123"))
+    page = soup(admin.get(f"/admin/audit?agent={agent}&visitor=visitor_123"))
+    assert attrs(page, 'a[href^="/admin/audit.csv"]', "href") == [f"/admin/audit.csv?agent={agent}&visitor=visitor_123"]
 
 
 def test_untrusted_visitor_ids_are_escaped_on_the_audit_page(app, trail):
     admin, agent, _ = trail
     audit.record_event(app.extensions["db_engine"], agent_id=agent, site="default", visitor_id="<script>alert(1)</script>", action="lookup", outcome="ok")
-    html = text(admin.get("/admin/audit"))
+    html = admin.get("/admin/audit").text
     assert "<script>alert(1)" not in html and "&lt;script&gt;alert(1)" in html
 
 
@@ -339,5 +338,5 @@ def test_pruning_works_in_batches(app, monkeypatch):
 
 def test_the_retention_period_is_shown_to_admins(app):
     make_admin(app)
-    html = text(logged_in_client(app, ADMIN_EMAIL, ADMIN_PASSWORD).get("/admin/audit"))
+    html = logged_in_client(app, ADMIN_EMAIL, ADMIN_PASSWORD).get("/admin/audit").text
     assert "kept 90 days" in html and AGENT_EMAIL not in html  # no agent here yet

@@ -58,7 +58,7 @@ def test_wrong_password_and_unknown_email_get_the_same_generic_message(client, a
     unknown = auth.login(email="nobody@example.com")
     for response in (wrong, unknown):
         assert response.status_code == 400
-        assert "Wrong e-mail or password." in response.get_data(as_text=True)
+        assert "Wrong e-mail or password." in response.text
     assert client.get("/").status_code == 302  # still logged out
 
 
@@ -79,7 +79,7 @@ def test_inactive_agent_cannot_log_in(app, client):
     page = client.get("/login")
     response = client.post(
         "/login",
-        data={"email": "off@example.com", "password": AGENT_PASSWORD, "csrf_token": csrf_token_from(page.get_data(as_text=True))},
+        data={"email": "off@example.com", "password": AGENT_PASSWORD, "csrf_token": csrf_token_from(page.text)},
     )
     assert response.status_code == 400
 
@@ -87,7 +87,7 @@ def test_inactive_agent_cannot_log_in(app, client):
 def test_login_without_csrf_token_is_refused(client, auth):
     response = client.post("/login", data={"email": AGENT_EMAIL, "password": AGENT_PASSWORD})
     assert response.status_code == 400
-    assert "The form expired" in response.get_data(as_text=True)
+    assert "The form expired" in response.text
     assert client.get("/").status_code == 302
 
 
@@ -106,7 +106,7 @@ def test_logout_is_a_post_with_csrf(logged_in):
     assert refused.status_code == 400
     assert logged_in.get("/").status_code == 200  # still logged in
     page = logged_in.get("/")
-    response = logged_in.post("/logout", data={"csrf_token": csrf_token_from(page.get_data(as_text=True))})
+    response = logged_in.post("/logout", data={"csrf_token": csrf_token_from(page.text)})
     assert response.status_code == 302
     assert logged_in.get("/").status_code == 302
 
@@ -117,7 +117,7 @@ def test_logged_out_htmx_request_gets_hx_redirect_not_a_login_form(client):
         headers={"HX-Request": "true", "HX-Target": "visitor-detail", "HX-Current-URL": "http://localhost/visitors/visitor_123?q=cart"},
     )
     assert response.status_code == 200
-    assert response.get_data(as_text=True) == ""
+    assert response.text == ""
     location = urlsplit(response.headers["HX-Redirect"])
     assert location.path == "/login"
     assert parse_qs(location.query)["next"] == ["/visitors/visitor_123?q=cart"]

@@ -16,6 +16,8 @@ from sqlalchemy.orm import Session
 
 from dashboard.cli import main
 from dashboard.models import Agent
+from tests.conftest import csrf_token_from
+from tests.support.html import one, soup, text_of
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -96,10 +98,11 @@ def test_demo_serves_the_dashboard_and_prints_working_credentials(tmp_path):
         email, password = re.search(r"log in as (\S+) with password (\S+)", output).groups()
         with requests.Session() as browser:
             login = browser.get(f"{url}/login", timeout=5)
-            token = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', login.text).group(1)
+            token = csrf_token_from(login.text)
             browser.post(f"{url}/login", data={"email": email, "password": password, "csrf_token": token}, timeout=5)
             page = browser.get(f"{url}/visitors/visitor_123", timeout=10)
-            assert page.status_code == 200 and "Visitor <code" in page.text and "42" in page.text
+            assert page.status_code == 200 and text_of(one(soup(page.text), "#visitor-heading")) == "Visitor visitor_123"
+            assert "42" in page.text
         assert (tmp_path / "demo.sqlite3").exists()  # the demo's own database in the instance folder
     finally:
         process.send_signal(signal.SIGINT)

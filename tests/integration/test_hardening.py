@@ -2,6 +2,7 @@
 open redirects, start-up refusal without a secret, error pages without traces."""
 from __future__ import annotations
 
+import json
 import re
 from urllib.parse import urlsplit
 
@@ -16,12 +17,10 @@ from tests.support.accounts import (
     logged_in_client,
     make_admin,
 )
+from tests.support.html import one, soup
+from tests.support.routes import url_for_rule
 
 WRONG = "not the right password"
-
-
-def text(response) -> str:
-    return response.get_data(as_text=True)
 
 
 # -- login throttling ----------------------------------------------------------------------
@@ -32,9 +31,9 @@ def test_failed_logins_for_one_account_are_throttled_with_a_clear_message(app, a
         assert auth.login(password=WRONG).status_code == 400
     refused = auth.login()  # even the right password, until the window has passed
     assert refused.status_code == 429
-    assert re.search(r"Too many attempts\. Try again in 1[45] minutes\.", text(refused))
+    assert re.search(r"Too many attempts\. Try again in 1[45] minutes\.", refused.text)
     assert 800 < int(refused.headers["Retry-After"]) <= 900
-    assert 'name="email"' in text(refused)  # the login page, not a bare error
+    assert one(soup(refused), 'input[name="email"]')  # the login page, not a bare error
     assert auth.client.get("/").status_code == 302  # not logged in
 
 
@@ -59,7 +58,7 @@ def test_many_accounts_tried_from_one_address_are_throttled(tmp_path, fake_api):
         assert auth.login(email=f"guess{n}@example.com", password=WRONG).status_code == 400
     response = auth.login()
     assert response.status_code == 429
-    assert "Too many attempts. Try again in" in text(response)
+    assert "Too many attempts. Try again in" in response.text
     # Another address is not affected.
     elsewhere = app.test_client()
     elsewhere.environ_base["REMOTE_ADDR"] = "10.0.0.7"
@@ -140,7 +139,7 @@ def test_cookies_are_secure_when_served_over_https(app, auth):
     login = auth.client.post(
         "/login",
         base_url="https://localhost",
-        data={"email": AGENT_EMAIL, "password": AGENT_PASSWORD, "remember": "y", "csrf_token": csrf_token_from(text(page))},
+        data={"email": AGENT_EMAIL, "password": AGENT_PASSWORD, "remember": "y", "csrf_token": csrf_token_from(page.text)},
     )
     cookies = login.headers.getlist("Set-Cookie")
     assert {c.split("=", 1)[0] for c in cookies} >= {"session", "remember_token"}
@@ -214,9 +213,9 @@ def test_templates_hold_no_inline_script_or_style():
 
 
 def test_htmx_is_configured_for_the_policy(logged_in):
-    html = text(logged_in.get("/"))
-    config = re.search(r'<meta name="htmx-config" content=\'([^\']+)\'', html).group(1)
-    assert '"includeIndicatorStyles": false' in config and '"allowEval": false' in config
+    html = logged_in.get("/").text
+    config = json.loads(one(soup(html), 'meta[name="htmx-config"]')["content"])
+    assert config["includeIndicatorStyles"] is False and config["allowEval"] is False
 
 
 # -- CSRF ----------------------------------------------------------------------------------
@@ -233,18 +232,18 @@ def test_every_post_route_refuses_a_request_without_a_csrf_token(app, tmp_path):
     rules = post_rules(app)
     assert {"/login", "/logout", "/password", "/admin/agents"} <= set(rules)
     for rule in rules:
-        url = re.sub(r"<(?:\w+:)?(\w+)>", lambda m: values[m.group(1)], rule)
+        url = url_for_rule(rule, values)
         for headers in ({}, {"HX-Request": "true"}, {"HX-Request": "true", "X-CSRFToken": "forged"}):
             response = client.post(url, data={"email": ADMIN_EMAIL, "password": ADMIN_PASSWORD, "role": "agent"}, headers=headers)
-            body = text(response)
+            body = response.text
             assert "The form expired" in body, (url, headers)
             assert response.status_code == (200 if headers else 400), (url, headers)
     assert client.get("/admin/agents").status_code == 200  # still logged in: logout was refused too
 
 
 def test_htmx_posts_send_the_token_from_the_body_headers(logged_in):
-    html = text(logged_in.get("/"))
-    token = re.search(r'hx-headers=\'\{"X-CSRFToken": "([^"]+)"\}\'', html).group(1)
+    html = logged_in.get("/").text
+    token = json.loads(one(soup(html), "body")["hx-headers"])["X-CSRFToken"]
     response = logged_in.post("/logout", headers={"HX-Request": "true", "X-CSRFToken": token})
     assert response.status_code == 302 and urlsplit(response.headers["Location"]).path == "/login"
 
@@ -279,7 +278,7 @@ def test_an_unexpected_error_shows_no_trace(logged_in, app, monkeypatch):
     monkeypatch.setattr(service, "search", broken)
     for headers in ({}, {"HX-Request": "true", "HX-Target": "main"}):
         response = logged_in.get("/visitors/visitor_123", headers=headers)
-        body = text(response)
+        body = response.text
         assert "Something went wrong" in body
         for leak in ("Traceback", "RuntimeError", "secret internals", "pm_0123", "lookup.py"):
             assert leak not in body

@@ -8,7 +8,7 @@ import io
 import json
 import re
 import time
-from urllib.parse import quote
+from urllib.parse import parse_qs, quote, urlsplit
 
 import pytest
 from sqlalchemy import select
@@ -18,7 +18,8 @@ from dashboard.demo import HUGE_VISITOR_ID, LARGE_VISITOR_ID, LIVE_VISITOR_ID, F
 from dashboard.extensions import db
 from dashboard.models import Agent, LookupEvent
 from tests.conftest import AuthActions, add_agent, csrf_token_from, make_settings
-from tests.integration.test_visitor_view import fragment, text, timeline_rows
+from tests.support.html import attrs, one, soup, text_of, texts
+from tests.support.views import fragment, timeline_rows
 
 UUID = "3f2b8c1e-7a4d-4e9b-9c61-2d5f8a0b7e34"
 
@@ -42,7 +43,7 @@ def test_search_takes_the_id_out_of_pasted_text(logged_in, pasted):
     response = fragment(logged_in, "/visitor?search=1&visitorId=" + quote(f"  {pasted} ", safe=""), "main")
     assert response.status_code == 200
     assert response.headers["HX-Push-Url"] == f"/visitors/{UUID}"
-    assert f"Visitor <code class=\"visitor-id\"><bdi>{UUID}</bdi>" in text(response)
+    assert texts(soup(response), "#visitor-heading code.visitor-id bdi") == [UUID]
 
 
 def test_the_query_form_without_search_keeps_any_id_exactly(logged_in, fake_api):
@@ -56,7 +57,7 @@ def test_the_query_form_without_search_keeps_any_id_exactly(logged_in, fake_api)
 def test_a_search_that_yields_no_usable_id_is_refused_without_an_upstream_call(logged_in, fake_api, pasted, message):
     for url in ("/?visitorId=" + quote(pasted), "/visitor?search=1&visitorId=" + quote(pasted)):
         response = logged_in.get(url)
-        assert response.status_code == 400 and message in text(response)
+        assert response.status_code == 400 and message in response.text
     assert fake_api.stats.calls == 0
 
 
@@ -64,23 +65,27 @@ def test_a_search_that_yields_no_usable_id_is_refused_without_an_upstream_call(l
 
 
 def test_ticket_moment_marks_labels_highlights_and_summarises(logged_in):
-    html = text(logged_in.get("/visitors/visitor_123?at=2024-01-20T14:10:00Z&ticket=T-7"))
-    assert html.count('id="contact-marker"') == 1
+    html = logged_in.get("/visitors/visitor_123?at=2024-01-20T14:10:00Z&ticket=T-7").text
+    page = soup(html)
+    one(page, "#contact-marker")
     assert "When they wrote in" in html and "Was on “Your cart” (/cart), viewed 30 s before contact." in html
     assert "5 page views came after it." in html
     assert "4 min 30 s after contact" in html and "1 d 4 h before contact" in html
-    assert html.count("Last page before contact</span>") == 1
-    highlighted = re.search(r'<tr class="view[^"]*last-before-contact[^"]*".*?</tr>', html, re.S).group(0)
-    assert "/cart" in highlighted
-    assert "ticket <bdi>T-7</bdi>" in html
+    assert texts(page, "span.tag.contact") == ["Last page before contact"]
+    assert "/cart" in texts(one(page, "tr.view.last-before-contact"), "td")
+    assert texts(page, "h2 bdi") == ["T-7"] and "ticket T-7" in text_of(page)
 
 
 @pytest.mark.parametrize("order", ["asc", "desc"])
 def test_the_marker_sits_between_before_and_after_in_both_orders(logged_in, order):
-    html = text(logged_in.get(f"/visitors/visitor_123?at=2024-01-20T14:10:00%2B00:00&order={order}"))
-    first, second = html.split('id="contact-marker"')
-    labels_first = re.findall(r'class="relative">[^<]*(before|after) contact<', first.split("<tbody")[1])
-    labels_second = re.findall(r'class="relative">[^<]*(before|after) contact<', second)
+    page = soup(logged_in.get(f"/visitors/visitor_123?at=2024-01-20T14:10:00%2B00:00&order={order}"))
+    marker, rows = one(page, "#contact-marker"), one(page, "#timeline-rows")
+
+    def sides(labels) -> list[str]:  # "3 min after contact" -> "after"
+        return [m.group(1) for label in labels if rows in label.parents and (m := re.search(r"(before|after) contact$", text_of(label)))]
+
+    labels_first = sides(marker.find_all_previous("span", class_="relative"))
+    labels_second = sides(marker.find_all_next("span", class_="relative"))
     expected_first = "before" if order == "asc" else "after"
     assert labels_first and set(labels_first) == {expected_first}
     assert labels_second and set(labels_second) == {"after" if order == "asc" else "before"}
@@ -88,9 +93,9 @@ def test_the_marker_sits_between_before_and_after_in_both_orders(logged_in, orde
 
 def test_an_unreadable_ticket_moment_is_a_notice_not_an_error(logged_in):
     response = logged_in.get("/visitors/visitor_123?at=last%20tuesday")
-    html = text(response)
+    html = response.text
     assert response.status_code == 200
-    assert "could not be read" in html and 'id="contact-marker"' not in html
+    assert "could not be read" in html and not soup(html).select("#contact-marker")
     assert timeline_rows(html) == 42
 
 
@@ -98,19 +103,21 @@ def test_an_unreadable_ticket_moment_is_a_notice_not_an_error(logged_in):
 
 
 def test_repeated_views_collapse_into_one_expandable_row(logged_in):
-    html = text(logged_in.get("/visitors/visitor_123"))
-    runs = re.findall(r'<tr class="view run[^"]*" data-views="(\d+)"', html)
+    html = logged_in.get("/visitors/visitor_123").text
+    page = soup(html)
+    runs = attrs(page, "tr.view.run", "data-views")
     assert runs and all(int(n) > 1 for n in runs)
-    assert "views in a row</summary>" in html
+    assert texts(page, "tr.view.run details summary") == [f"{n} views in a row" for n in runs]
     assert timeline_rows(html) == 42  # every view is still there, inside its row
 
 
 def test_load_more_continues_without_asking_postmetric_again(logged_in, fake_api):
-    html = text(logged_in.get(f"/visitors/{LARGE_VISITOR_ID}"))
-    offset = int(re.search(r'hx-get="[^"]*offset=(\d+)"', html).group(1))
+    html = logged_in.get(f"/visitors/{LARGE_VISITOR_ID}").text
+    load_more = one(soup(html), "#load-more [hx-get]")
+    offset = int(parse_qs(urlsplit(load_more["hx-get"]).query)["offset"][0])
     assert timeline_rows(html) == offset
     more = fragment(logged_in, f"/visitors/{LARGE_VISITOR_ID}?offset={offset}", "load-more")
-    assert 'hx-trigger="click, revealed"' in text(more)
+    assert one(soup(more), "#load-more [hx-get]")["hx-trigger"] == "click, revealed"
     assert json.loads(more.headers["HX-Trigger"])["announce"].endswith("of 1,000 shown.")
     assert fake_api.stats.calls == 1  # the cache served the second page
 
@@ -131,12 +138,12 @@ def test_html_per_response_stays_bounded_for_the_biggest_visitor(uncapped):
     started = time.perf_counter()
     page = uncapped.get(f"/visitors/{HUGE_VISITOR_ID}")
     first = time.perf_counter() - started
-    html = text(page)
+    html = page.text
     assert page.status_code == 200 and "showing 20,000 of 20,000" not in html
-    assert html.count('class="session-link"') == 20 and "Show 80 more sessions" in html
+    assert len(soup(html).select(".session-link")) == 20 and "Show 80 more sessions" in html
     assert "1,900 older sessions are not listed" in html
-    more = text(fragment(uncapped, f"/visitors/{HUGE_VISITOR_ID}", "more-sessions"))
-    assert more.count('class="session-link"') == 80 and "<html" not in more and "more-sessions" not in more
+    more = fragment(uncapped, f"/visitors/{HUGE_VISITOR_ID}", "more-sessions").text
+    assert len(soup(more).select(".session-link")) == 80 and "<html" not in more and "more-sessions" not in more
     sizes = {"page": len(page.data)}
     for target, url in (
         ("timeline", f"/visitors/{HUGE_VISITOR_ID}?q=a"),
@@ -155,28 +162,28 @@ def test_html_per_response_stays_bounded_for_the_biggest_visitor(uncapped):
 
 
 def test_live_view_refreshes_from_postmetric_and_marks_new_views(logged_in, fake_api):
-    html = text(logged_in.get(f"/visitors/{LIVE_VISITOR_ID}?live=1"))
-    assert 'aria-pressed="true"' in html and "data-live " in html
-    tick = re.search(r'data-live hx-get="([^"]+)" hx-trigger="every 15000ms, visibilitychange from:document"', html).group(1)
-    tick = tick.replace("&amp;", "&")
+    page = soup(logged_in.get(f"/visitors/{LIVE_VISITOR_ID}?live=1"))
+    assert one(page, "#live-toggle")["aria-pressed"] == "true"
+    live = one(page, "[data-live]")
+    assert live["hx-trigger"] == "every 15000ms, visibilitychange from:document"
+    tick = live["hx-get"]
     assert "refresh=1" in tick and "since=" in tick and "live=1" in tick
     newest = re.search(r"since=([^&]+)", tick).group(1)
-    time.sleep(0.01)
-    # The stand-in's live visitor moves with the clock, so its newest view is new now.
+    # A tick that last looked long ago: every view of the live visitor is new to it.
     response = fragment(logged_in, tick.replace(newest, quote("2000-01-01T00:00:00Z")), "timeline")
-    body = text(response)
+    body = soup(response)
     assert fake_api.stats.calls == 2  # the tick asked PostMetric again (through the budget)
     assert response.headers["HX-Replace-Url"] == f"/visitors/{LIVE_VISITOR_ID}?live=1"
-    assert "new page views</strong> since the last update" in body
-    assert body.count('<span class="tag new">New</span>') > 1
+    assert re.search(r"\d+ new page views since the last update", text_of(one(body, "#timeline-counts")))
+    assert texts(body, "span.tag.new").count("New") > 1
 
 
 def test_live_is_only_offered_for_a_visitor_active_now(logged_in):
-    html = text(logged_in.get("/visitors/visitor_123?live=1"))
-    assert 'id="live-toggle"' not in html and "data-live" not in html
+    html = logged_in.get("/visitors/visitor_123?live=1").text
+    assert not soup(html).select("#live-toggle, [data-live]")
     assert "Live updates are for visitors active in the last 30 minutes" in html
-    toggle = text(logged_in.get(f"/visitors/{LIVE_VISITOR_ID}"))
-    assert re.search(r'id="live-toggle" class="toggle" aria-pressed="false"\s+hx-get="/visitors/visitor_live\?live=1"', toggle)
+    toggle = one(soup(logged_in.get(f"/visitors/{LIVE_VISITOR_ID}")), "#live-toggle")
+    assert (toggle["class"], toggle["aria-pressed"], toggle["hx-get"]) == (["toggle"], "false", "/visitors/visitor_live?live=1")
 
 
 # --- export -----------------------------------------------------------------------------
@@ -219,13 +226,14 @@ def test_export_of_an_unknown_format_or_a_failed_lookup(logged_in):
 
 
 def test_the_view_carries_its_link_and_a_ticket_summary(logged_in):
-    html = text(fragment(logged_in, "/visitors/visitor_123?q=cart&order=asc", "timeline"))
-    assert 'data-copy="/visitors/visitor_123?q=cart&amp;order=asc" data-copy-kind="link"' in html
-    summary = re.search(r'<pre id="ticket-summary">(.*?)</pre>', html, re.S).group(1)
+    page = soup(fragment(logged_in, "/visitors/visitor_123?q=cart&order=asc", "timeline"))
+    copy = one(page, "[data-copy-kind=link]")
+    assert copy["data-copy"] == "/visitors/visitor_123?q=cart&order=asc"
+    summary = one(page, "pre#ticket-summary").get_text()
     assert "PostMetric visitor: visitor_123" in summary
     assert "Filtered: path or title contains “cart”, oldest first" in summary
-    assert "Link: http://localhost/visitors/visitor_123?q=cart&amp;order=asc" in summary
-    assert 'href="/visitor/export?visitorId=visitor_123&amp;format=csv&amp;q=cart&amp;order=asc"' in html
+    assert "Link: http://localhost/visitors/visitor_123?q=cart&order=asc" in summary
+    assert "/visitor/export?visitorId=visitor_123&format=csv&q=cart&order=asc" in attrs(page, "a", "href")
 
 
 # --- time zones -------------------------------------------------------------------------
@@ -240,16 +248,17 @@ def agent_zone(app) -> tuple[str, bool]:
 def test_login_takes_the_browsers_zone_until_the_agent_chooses_one(app, auth):
     auth.login(timezone="Europe/Berlin")
     assert agent_zone(app) == ("Europe/Berlin", False)
-    html = text(auth.client.get("/visitors/visitor_123"))
+    html = auth.client.get("/visitors/visitor_123").text
     assert "2024-01-15 11:30:00 CET" in html  # first visit, 10:30 UTC
-    assert 'title="2024-01-15 10:30:00 UTC"' in html and 'datetime="2024-01-15T10:30:00.000Z"' in html
+    times = soup(html).select("time")
+    assert ("2024-01-15 10:30:00 UTC", "2024-01-15T10:30:00.000Z") in [(t["title"], t["datetime"]) for t in times]
 
-    page = text(auth.client.get("/account"))
-    assert '<option selected value="Europe/Berlin">' in page
+    page = auth.client.get("/account").text
+    assert attrs(soup(page), "option[selected]", "value") == ["Europe/Berlin"]
     saved = auth.client.post("/account", data={"timezone": "America/New_York", "csrf_token": csrf_token_from(page)})
     assert saved.status_code == 302
     assert agent_zone(app) == ("America/New_York", True)
-    assert "2024-01-15 05:30:00 EST" in text(auth.client.get("/visitors/visitor_123"))
+    assert "2024-01-15 05:30:00 EST" in auth.client.get("/visitors/visitor_123").text
 
     auth.logout()
     auth.login(timezone="Asia/Tokyo")
@@ -258,7 +267,7 @@ def test_login_takes_the_browsers_zone_until_the_agent_chooses_one(app, auth):
 
 @pytest.mark.parametrize("zone", ["Mars/Olympus", "", "<script>"])
 def test_the_account_page_refuses_a_zone_that_does_not_exist(app, logged_in, zone):
-    page = text(logged_in.get("/account"))
+    page = logged_in.get("/account").text
     response = logged_in.post("/account", data={"timezone": zone, "csrf_token": csrf_token_from(page)})
     assert response.status_code == 400
     assert agent_zone(app) == ("UTC", False)

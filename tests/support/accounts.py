@@ -13,12 +13,12 @@ ADMIN_PASSWORD = "admin password 12345"
 def logged_in_client(app, email: str = AGENT_EMAIL, password: str = AGENT_PASSWORD):
     client = app.test_client()
     response = AuthActions(app, client).login(email=email, password=password)
-    assert response.status_code == 302, response.get_data(as_text=True)[:500]
+    assert response.status_code == 302, response.text[:500]
     return client
 
 
 def csrf_of(client, page: str = "/") -> str:
-    return csrf_token_from(client.get(page, follow_redirects=True).get_data(as_text=True))
+    return csrf_token_from(client.get(page, follow_redirects=True).text)
 
 
 def post(client, url: str, data: dict | None = None, **kwargs):

@@ -4,7 +4,6 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import time
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
@@ -14,8 +13,17 @@ import requests
 from dashboard.demo import DEMO_API_KEY
 from tests.conftest import AGENT_EMAIL, AGENT_PASSWORD
 from tests.support.sockets import closed_port
+from tests.support.waiting import wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
+
+
+def healthy(url: str) -> bool:
+    """Whether the server answers its liveness probe yet (not listening or still busy starting: no)."""
+    try:
+        return requests.get(f"{url}/healthz", timeout=1).status_code == 200
+    except (requests.ConnectionError, requests.Timeout):
+        return False
 
 
 @contextmanager
@@ -41,16 +49,8 @@ def served_dashboard(workdir: Path, api_url: str, **env_extra: str) -> Iterator[
     )
     url = f"http://127.0.0.1:{port}"
     try:
-        started_by = time.monotonic() + 20
-        while True:
-            try:
-                if requests.get(f"{url}/healthz", timeout=1).status_code == 200:
-                    break
-            except requests.ConnectionError:
-                pass
-            if time.monotonic() > started_by or process.poll() is not None:
-                raise RuntimeError("dashboard serve did not start")
-            time.sleep(0.1)
+        wait_until(lambda: healthy(url) or process.poll() is not None, timeout=20, message="dashboard serve did not start")
+        assert process.poll() is None, "dashboard serve exited at start-up"
         yield url
     finally:
         process.terminate()

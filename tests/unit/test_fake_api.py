@@ -27,6 +27,7 @@ from dashboard.demo import (
     create_fake_api,
 )
 from dashboard.demo.data import BIDI_CHARS, CONTROL_CHARS, HOSTILE_STRINGS, LONG_PATH, LONG_TITLE
+from tests.support.waiting import wait_until
 
 AUTH = {"Authorization": f"Bearer {DEMO_API_KEY}"}
 MS_Z = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")
@@ -387,8 +388,7 @@ def test_fail_slow_waits_and_stop_interrupts_it(start_server: Callable[..., Fake
     results: list[int] = []
     worker = threading.Thread(target=lambda: results.append(get(slow, "fail-slow").status_code))
     worker.start()
-    while slow.stats.calls == 0:
-        time.sleep(0.01)
+    wait_until(lambda: slow.stats.calls > 0)
     began = time.monotonic()
     slow.stop()
     worker.join(timeout=5)

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import threading
-import time
 from datetime import datetime, timezone
 
 import pytest
@@ -11,6 +10,7 @@ from dashboard.postmetric.cache import CacheOutcome, VisitorCache, estimate_weig
 from dashboard.postmetric.client import FetchResult
 from dashboard.postmetric.errors import ServiceUnavailable, Unauthorized
 from dashboard.postmetric.models import Visitor
+from tests.support.waiting import wait_until
 
 KEY = ("site", "visitor-1")
 
@@ -207,25 +207,26 @@ def _run_concurrently(count: int, target) -> list:
     return results
 
 
+def every_other_caller_waits(cache: VisitorCache, count: int) -> None:
+    """Inside the one fetch: hold it until the other callers have all joined it."""
+    wait_until(lambda: cache.stats.coalesced == count - 1, message=lambda: f"not every caller joined the fetch: {cache.stats}")
+
+
 def test_twenty_concurrent_callers_share_one_fetch():
     cache = VisitorCache()
     calls = 0
-    release = threading.Event()
     shared = result()
 
     def slow_fetch() -> FetchResult:
         nonlocal calls
         calls += 1
-        release.wait(5)
+        every_other_caller_waits(cache, 20)
         return shared
 
     def lookup() -> CacheOutcome:
         return cache.get_or_fetch(KEY, slow_fetch)
 
-    timer = threading.Timer(0.2, release.set)
-    timer.start()
     outcomes = _run_concurrently(20, lookup)
-    timer.join()
     assert calls == 1
     assert all(isinstance(o, CacheOutcome) and o.result is shared for o in outcomes)
     stats = cache.stats
@@ -241,7 +242,7 @@ def test_concurrent_callers_share_one_error():
     def failing_fetch() -> FetchResult:
         nonlocal calls
         calls += 1
-        time.sleep(0.2)
+        every_other_caller_waits(cache, 20)
         raise error
 
     outcomes = _run_concurrently(20, lambda: cache.get_or_fetch(KEY, failing_fetch))
