@@ -15,6 +15,7 @@ from dashboard.passwords import MIN_PASSWORD_LENGTH, password_problem
 
 __all__ = ["MIN_PASSWORD_LENGTH", "main"]
 DEMO_EMAIL = "demo@example.com"
+LOOPBACK_HOSTS = ("127.0.0.1", "::1", "localhost")
 
 
 def load_settings(mode: str | None = None, **changes: object) -> Settings:
@@ -146,6 +147,8 @@ def demo(host: str, port: int) -> None:
         settings = settings.with_changes(
             postmetric_api_url=api.url,
             postmetric_api_key=DEMO_API_KEY,
+            # The stand-in listens on loopback; an admin may add more sites there to try things.
+            postmetric_allowed_hosts=(*settings.postmetric_allowed_hosts, *LOOPBACK_HOSTS),
             database_url=os.environ.get("DATABASE_URL") or f"sqlite:///{settings.instance_path / 'demo.sqlite3'}",
         )
         engine = prepare_database(settings)

@@ -102,7 +102,17 @@ def validate_base_url(url: str, *, name: str = "POSTMETRIC_API_URL") -> str:
     parts = urlsplit(url.strip())
     if parts.scheme not in {"http", "https"} or not parts.netloc:
         raise ConfigError(f"{name} must be an http:// or https:// URL such as https://your-domain.com, not {url!r}.")
-    return url.strip().rstrip("/")
+    from dashboard.addresses import AddressRefused, check_base_url
+
+    try:
+        return check_base_url(url)
+    except AddressRefused as problem:
+        raise ConfigError(f"{name} cannot be used: {problem}.") from None
+
+
+def _host_list(env: Mapping[str, str], name: str) -> tuple[str, ...]:
+    """Host names, addresses or networks separated by commas or spaces."""
+    return tuple(entry for entry in re.split(r"[,\s]+", env.get(name, "").strip()) if entry)
 
 
 @dataclass(frozen=True)
@@ -135,6 +145,9 @@ class Settings:
     login_limit_per_account: str = "5 per 15 minutes"
     login_limit_per_address: str = "30 per 15 minutes"
     set_password_link_hours: float = 48.0
+    # Where a site's key may be sent besides public addresses (see dashboard/addresses.py).
+    postmetric_allowed_hosts: tuple[str, ...] = ()
+    allow_private_upstreams: bool = False
 
     def __repr__(self) -> str:  # never print the secrets
         return f"Settings(mode={self.mode!r}, database_url={self.database_url!r}, postmetric_api_url={self.postmetric_api_url!r})"
@@ -201,4 +214,6 @@ class Settings:
             login_limit_per_account=_rate_limit(env, "LOGIN_LIMIT_PER_ACCOUNT", "5 per 15 minutes"),
             login_limit_per_address=_rate_limit(env, "LOGIN_LIMIT_PER_ADDRESS", "30 per 15 minutes"),
             set_password_link_hours=_number(env, "SET_PASSWORD_LINK_HOURS", 48.0, minimum=0.1),
+            postmetric_allowed_hosts=_host_list(env, "POSTMETRIC_ALLOWED_HOSTS"),
+            allow_private_upstreams=_flag(env, "ALLOW_PRIVATE_UPSTREAMS", False),
         )

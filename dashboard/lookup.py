@@ -13,6 +13,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 
+from dashboard.addresses import AddressPolicy
 from dashboard.config import Settings
 from dashboard.postmetric.budget import BudgetRegistry
 from dashboard.postmetric.cache import VisitorCache
@@ -157,6 +158,8 @@ class VisitorService:
         self._clients: dict[tuple[str, str, str], PostMetricClient] = {}
         self._lock = threading.Lock()
         self.progress = ProgressBoard()
+        # Every connection is checked: a site's key goes to allowed addresses only.
+        self.address_policy = AddressPolicy.from_settings(settings)
 
     def sites(self) -> list[SiteRef]:
         return self._site_source()
@@ -185,6 +188,7 @@ class VisitorService:
                     deadline=self.settings.upstream_deadline,
                     max_body_bytes=self.settings.upstream_max_body_bytes,
                     budget=self.budgets.get(site.api_key),
+                    address_policy=self.address_policy,
                 )
                 self._clients[identity] = client
             return client

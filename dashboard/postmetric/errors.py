@@ -37,6 +37,7 @@ __all__ = [
     "ClientError",
     "UpstreamTimeout",
     "ConnectionFailed",
+    "AddressNotAllowed",
     "InvalidResponse",
     "ResponseTooLarge",
     "DeadlineExceeded",
@@ -375,6 +376,24 @@ class ConnectionFailed(PostMetricError):
 
     def _default_message(self) -> str:
         return self._MESSAGES[self.kind]
+
+
+class AddressNotAllowed(PostMetricError):
+    """The base URL leads to an address the server may not send a key to; nothing was sent."""
+
+    kind = "address_refused"
+    title = "PostMetric's address is not allowed"
+    status_code = 502
+
+    def __init__(self, reason: str, **kwargs) -> None:
+        self.reason = reason
+        super().__init__(**kwargs)
+
+    def _default_message(self) -> str:
+        return (
+            f"The site's base URL cannot be used: {self.reason}. Nothing was sent. An admin must "
+            "correct the base URL; retrying will not help."
+        )
 
 
 class InvalidResponse(PostMetricError):
