@@ -14,6 +14,7 @@ from dashboard.passwords import MIN_PASSWORD_LENGTH, password_problem
 
 __all__ = ["MIN_PASSWORD_LENGTH", "main"]
 DEMO_EMAIL = "demo@example.com"
+LOOPBACK_HOSTS = ("127.0.0.1", "::1", "localhost")
 
 
 def load_settings(mode: str | None = None, **changes: object) -> Settings:
@@ -139,7 +140,13 @@ def demo(host: str, port: int) -> None:
     api.start()
     try:
         # Demo mode's own SQLite file unless DATABASE_URL is set.
-        settings = load_settings(mode="demo", postmetric_api_url=api.url, postmetric_api_key=DEMO_API_KEY)
+        settings = load_settings(mode="demo")
+        settings = settings.with_changes(
+            postmetric_api_url=api.url,
+            postmetric_api_key=DEMO_API_KEY,
+            # The stand-in listens on loopback; an admin may add more sites there to try things.
+            postmetric_allowed_hosts=(*settings.postmetric_allowed_hosts, *LOOPBACK_HOSTS),
+        )
         engine = prepare_database(settings)
         password = secrets.token_urlsafe(12)
         save_agent(engine, DEMO_EMAIL, password, admin=True, update=True)

@@ -12,11 +12,11 @@ import os
 import re
 import secrets
 from pathlib import Path
-from typing import Any, Literal, Mapping, get_args
+from typing import Annotated, Any, Literal, Mapping, get_args
 from urllib.parse import urlsplit
 
 from pydantic import Field, ValidationError, ValidationInfo, field_validator, model_validator
-from pydantic_settings import BaseSettings, EnvSettingsSource, SettingsConfigDict
+from pydantic_settings import BaseSettings, EnvSettingsSource, NoDecode, SettingsConfigDict
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 MB = 1024 * 1024
@@ -49,7 +49,19 @@ def validate_base_url(url: str, *, name: str = "POSTMETRIC_API_URL") -> str:
     parts = urlsplit(url.strip())
     if parts.scheme not in {"http", "https"} or not parts.netloc:
         raise ConfigError(f"{name} must be an http:// or https:// URL such as https://your-domain.com, not {url!r}.")
-    return url.strip().rstrip("/")
+    from dashboard.addresses import AddressRefused, check_base_url
+
+    try:
+        return check_base_url(url)
+    except AddressRefused as problem:
+        raise ConfigError(f"{name} cannot be used: {problem}.") from None
+
+
+def _host_list(value: Any) -> tuple[str, ...]:
+    """Host names, addresses or networks separated by commas or spaces."""
+    if isinstance(value, str):
+        return tuple(entry for entry in re.split(r"[,\s]+", value.strip()) if entry)
+    return tuple(value)
 
 
 class Settings(BaseSettings):
@@ -128,11 +140,13 @@ class Settings(BaseSettings):
     )
     login_limit_per_account: str = setting(
         "5 per 15 minutes", "LOGIN_LIMIT_PER_ACCOUNT",
-        "failed logins allowed per e-mail address (`5 per 15 minutes`, `10/hour`; several separated by `;`)",
+        "login attempts allowed per e-mail address (`5 per 15 minutes`, `10/hour`; several separated by `;`)",
         accepts="a rate",
     )
     login_limit_per_address: str = setting(
-        "30 per 15 minutes", "LOGIN_LIMIT_PER_ADDRESS", "failed logins allowed per client address", accepts="a rate"
+        "30 per 15 minutes", "LOGIN_LIMIT_PER_ADDRESS",
+        "login attempts allowed per client address; everyone behind one office address shares it (see Security)",
+        accepts="a rate",
     )
     set_password_link_hours: float = setting(
         48.0, "SET_PASSWORD_LINK_HOURS", "how long a set-password link works", ge=0.1, allow_inf_nan=False
@@ -151,6 +165,17 @@ class Settings(BaseSettings):
     forwarded_allow_ips: str = setting(
         "127.0.0.1", "FORWARDED_ALLOW_IPS",
         "addresses (comma-separated, `*` for any) whose `X-Forwarded-Proto` `dashboard serve` trusts",
+    )
+    # Where a site's key may be sent besides public addresses (see dashboard/addresses.py).
+    postmetric_allowed_hosts: Annotated[tuple[str, ...], NoDecode] = setting(
+        (), "POSTMETRIC_ALLOWED_HOSTS",
+        "host names, addresses or networks (`pm.internal, 10.2.0.0/16`) a site's base URL may lead to even though "
+        "they are private",
+        shown="none", accepts="names, addresses or networks, separated by commas or spaces",
+    )
+    allow_private_upstreams: bool = setting(
+        False, "ALLOW_PRIVATE_UPSTREAMS",
+        "`true` lets base URLs lead to any private, loopback or link-local address (never multicast or unspecified)",
     )
     # Not read from the environment: fixed by the product, changed by tests.
     timeline_page_size: int = setting(50, None, "page views rendered at once and per 'Load more'", ge=1)
@@ -217,6 +242,11 @@ class Settings(BaseSettings):
             name = env_name(info.field_name)
             raise ConfigError(f"{name} must be a rate such as '5 per 15 minutes', not {value!r}.") from None
         return value
+
+    @field_validator("postmetric_allowed_hosts", mode="before")
+    @classmethod
+    def _allowed_hosts(cls, value: Any) -> tuple[str, ...]:
+        return _host_list(value)
 
     @field_validator("frame_ancestors")
     @classmethod

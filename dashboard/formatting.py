@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import math
 import re
+import unicodedata
 from datetime import datetime, timezone
 from functools import lru_cache
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -178,14 +179,17 @@ def link_scheme_ok(url: str | None) -> bool:
     return lowered.startswith("http://") or lowered.startswith("https://")
 
 
-# A spreadsheet runs a cell that starts with one of these as a formula.
-FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+# OWASP's rule for CSV injection: a cell that starts with = + - @ (or their full-width
+# forms, which spreadsheets read the same), or with TAB, CR, LF or NUL, or with white
+# space (a no-break space too) before one of those, is written with a leading "'".
+FORMULA_START = re.compile(r"[\t\r\n\x00]|[\s\x00\u200b-\u200d\u2060\ufeff]*[=+\-@]")
 
 
 def neutralise_cell(value: object) -> str:
-    """A CSV cell as text, with ``'`` before anything a spreadsheet would run as a formula
-    (leading spaces included: some spreadsheets skip them)."""
+    """A CSV cell as text, with ``'`` before anything a spreadsheet could evaluate."""
     text = "" if value is None else str(value)
-    if text.lstrip(" ").startswith(FORMULA_STARTS):
+    if not text or (text[0].isascii() and text[0].isalnum()):
+        return text  # the common case, decided by its first character
+    if FORMULA_START.match(unicodedata.normalize("NFKC", text)):
         return "'" + text
     return text

@@ -14,6 +14,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 
+from dashboard.addresses import AddressPolicy
 from dashboard.config import Settings
 from dashboard.formatting import shorten, visible_text
 from dashboard.postmetric.budget import BudgetRegistry
@@ -202,6 +203,8 @@ class VisitorService:
         self._clients: dict[tuple[str, str, str], PostMetricClient] = {}
         self._lock = threading.Lock()
         self.progress = ProgressBoard()
+        # Every connection is checked: a site's key goes to allowed addresses only.
+        self.address_policy = AddressPolicy.from_settings(settings)
 
     def sites(self) -> list[SiteRef]:
         return self._site_source()
@@ -230,6 +233,7 @@ class VisitorService:
                     deadline=self.settings.upstream_deadline,
                     max_body_bytes=self.settings.upstream_max_body_bytes,
                     budget=self.budgets.get(site.api_key),
+                    address_policy=self.address_policy,
                 )
                 self._clients[identity] = client
             return client

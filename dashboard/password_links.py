@@ -1,8 +1,10 @@
 """One-time set-password links: signed, expiring, and void once used.
 
-The token names the agent and a fingerprint of their current password hash. Setting a
-password changes the hash, so a link works once; an admin's new link (which gives the
-agent a new unusable password) voids the older ones too.
+The token names the agent and a fingerprint of their current password hash and session
+token. Setting a password changes both, so a link works once; an admin's new link (which
+gives the agent a new unusable password) voids the older ones too; and disabling an agent
+ends their sessions with a new session token, so a link issued before stays void after
+the agent is enabled again.
 """
 from __future__ import annotations
 
@@ -26,7 +28,7 @@ def _serializer() -> URLSafeTimedSerializer:
 
 
 def _fingerprint(agent: Agent) -> str:
-    return hashlib.sha256(agent.password_hash.encode()).hexdigest()[:32]
+    return hashlib.sha256(f"{agent.password_hash}\n{agent.session_token}".encode()).hexdigest()[:32]
 
 
 def make_set_password_token(agent: Agent) -> str:

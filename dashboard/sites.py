@@ -20,6 +20,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
+from dashboard.addresses import AddressRefused, check_base_url
 from dashboard.config import Settings
 from dashboard.encryption import KeyBox, UnreadableSecret
 
@@ -112,6 +113,13 @@ class SiteDirectory:
                     api_key = self._box.decrypt(site.api_key_encrypted)
                 except UnreadableSecret:
                     log.warning("site %s: its API key cannot be decrypted (SECRET_KEY or DASHBOARD_ENCRYPTION_KEY changed?); an admin must enter it again", site.slug)
+                    continue
+                try:
+                    check_base_url(site.base_url)
+                except AddressRefused as problem:
+                    # Saved before the form refused such URLs: one bad site must not break
+                    # every look-up; its Test connection says what to correct.
+                    log.warning("site %s: its base URL cannot be used (%s); an admin must correct it", site.slug, problem)
                     continue
                 refs.append(SiteRef(site.slug, site.name, site.base_url, api_key))
         return refs

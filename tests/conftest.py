@@ -7,6 +7,7 @@ import pytest
 from werkzeug.security import generate_password_hash
 
 from dashboard import create_app
+from dashboard.cli import LOOPBACK_HOSTS
 from dashboard.config import Settings
 from dashboard.demo import DEMO_API_KEY, FakeApiServer
 from dashboard.extensions import db
@@ -53,6 +54,8 @@ def make_settings(tmp_path: Path, api_url: str | None, api_key: str | None = DEM
         upstream_connect_timeout=1.0,
         upstream_read_timeout=1.0,
         upstream_deadline=1.0,
+        # Tests serve PostMetric stand-ins on loopback (sites other than the environment's too).
+        postmetric_allowed_hosts=LOOPBACK_HOSTS,
     ).with_changes(**changes)
 
 

@@ -82,7 +82,8 @@ def add_agent():
 
 @bp.post("/agents/<int:agent_id>/disable")
 def disable_agent(agent_id: int):
-    """Take away access; the agent's open sessions end on their next request."""
+    """Take away access; the agent's open sessions end on their next request, and a
+    set-password link sent to them stops working (for good: re-enabling does not revive it)."""
     agent = agent_or_404(agent_id)
     if is_last_active_admin(agent):
         flash(f"{agent.email} is the last active admin and cannot be disabled. Make another agent an admin first.")

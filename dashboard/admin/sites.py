@@ -3,20 +3,29 @@ and test the connection with the stored key."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from urllib.parse import urlsplit
 
 from flask import abort, current_app, flash, redirect, request, url_for
 from flask_login import current_user
 from sqlalchemy import select
 
 from dashboard.admin.blueprint import bp
+from dashboard.addresses import AddressPolicy, AddressRefused, check_base_url, comparable_url
 from dashboard.admin.forms import SiteForm
 from dashboard.encryption import KeyBox, UnreadableSecret
 from dashboard.extensions import db
 from dashboard.models import Site
 from dashboard.lookup import VisitorService
-from dashboard.postmetric.errors import ConnectionFailed, DeadlineExceeded, PostMetricError, Unauthorized, UpstreamTimeout
-from dashboard.rendering import render_page
+from dashboard.postmetric.errors import (
+    AddressNotAllowed,
+    ConnectionFailed,
+    DeadlineExceeded,
+    EndpointNotFound,
+    Forbidden,
+    PostMetricError,
+    Unauthorized,
+    UpstreamTimeout,
+)
+from dashboard.rendering import render_page, wants_fragment
 from dashboard.sites import SiteDirectory, SiteRef, store_key, unique_slug
 
 # The test button swaps only its own site's result (block "connection_result").
@@ -62,6 +71,24 @@ def render_sites(form: SiteForm | None = None, *, status: int = 200, tested: dic
     )
 
 
+def address_policy() -> AddressPolicy:
+    service: VisitorService = current_app.extensions["visitor_service"]
+    return service.address_policy
+
+
+def check_address(form: SiteForm) -> bool:
+    """Whether the form is valid and its base URL's host leads to an allowed address (this
+    resolves the host, so it runs only once the rest of the form is valid)."""
+    if form.errors:
+        return False
+    try:
+        address_policy().check_url(form.base_url.data)
+    except AddressRefused as problem:
+        form.base_url.errors.append(f"This base URL cannot be used: {problem}.")
+        return False
+    return True
+
+
 @bp.get("/sites")
 def list_sites():
     """The configured sites (keys shown as their last four characters) and the add form."""
@@ -74,7 +101,7 @@ def add_site():
     form = SiteForm()
     if form.validate_on_submit() and not form.api_key.data:
         form.api_key.errors.append("Enter the site's API key.")
-    if form.errors:
+    if not check_address(form):
         return render_sites(form, status=400)
     site = Site(slug=unique_slug(db.session, form.name.data), name=form.name.data.strip(), base_url=form.base_url.data)
     store_key(site, form.api_key.data, key_box())
@@ -86,14 +113,13 @@ def add_site():
     return redirect(url_for("admin.list_sites"), 303)
 
 
-def origin(url: str) -> tuple[str, str]:
-    parts = urlsplit(url.strip())
-    return parts.scheme.lower(), parts.netloc.lower()
-
-
 def moved_without_key(old_base_url: str, form: SiteForm) -> bool:
-    """The form sends the site to another scheme, host or port but keeps the stored key."""
-    return origin(form.base_url.data) != origin(old_base_url) and not form.api_key.data
+    """The form changes the base URL (scheme, host, port or path) but keeps the stored key.
+
+    Even another path on the same host is a move: an endpoint there could show the key
+    back in a form that no redaction foresees.
+    """
+    return comparable_url(form.base_url.data) != comparable_url(old_base_url) and not form.api_key.data
 
 
 @bp.route("/sites/<slug>/edit", methods=["GET", "POST"])
@@ -103,12 +129,12 @@ def edit_site(slug: str):
     form = SiteForm(obj=site) if request.method == "GET" else SiteForm()
     if request.method == "GET":
         form.api_key.data = ""
-    elif form.validate_on_submit():
+    elif form.validate_on_submit() and check_address(form):
         if moved_without_key(site.base_url, form):
             # The key goes only where it was entered for: otherwise an admin could point
             # the site at a host of their own and have the dashboard send them the key.
             form.api_key.errors.append(
-                "The base URL points at another host: enter the site's API key again. A stored "
+                "The base URL has changed: enter the site's API key again. A stored "
                 "key is only ever sent to the address it was entered for."
             )
         else:
@@ -142,12 +168,50 @@ def delete_site(slug: str):
 
 @dataclass(frozen=True)
 class ConnectionOutcome:
-    """What "Test connection" found: ``verdict`` is ok, wrong_key, unreachable or problem."""
+    """What "Test connection" found.
+
+    ``kind`` is the category: connected, wrong_key, not_found, refused, timed_out or
+    not_postmetric; ``verdict`` (ok, wrong_key or unreachable) colours it. The message is
+    ours alone: nothing an upstream sent is echoed, so the button cannot be used to read
+    internal services or to have a key reflected back.
+    """
 
     verdict: str
     title: str
     message: str = ""
     kind: str = ""
+
+
+def outcome_for(error: PostMetricError | None) -> ConnectionOutcome:
+    """The category of a test's result, with a fixed sentence for each."""
+    if error is None:
+        return ConnectionOutcome("ok", "Connected", "PostMetric accepted the key.", "connected")
+    cause = error.last_error if isinstance(error, DeadlineExceeded) else error
+    status = f" (HTTP {cause.upstream_status})" if cause.upstream_status else ""
+    if isinstance(cause, (Unauthorized, Forbidden)):
+        return ConnectionOutcome(
+            "wrong_key", "PostMetric refused the key", f"PostMetric answered that the key is not valid{status}: replace the key under Edit.", "wrong_key"
+        )
+    if isinstance(cause, AddressNotAllowed):
+        return ConnectionOutcome("unreachable", "Refused: the address is not allowed", f"{cause.reason[:1].upper()}{cause.reason[1:]}. Nothing was sent.", "refused")
+    if isinstance(cause, UpstreamTimeout):
+        return ConnectionOutcome(
+            "unreachable", "Timed out: PostMetric could not be reached at this base URL", "There was no answer in time. Check the base URL, or try again later.", "timed_out"
+        )
+    if isinstance(cause, ConnectionFailed):
+        return ConnectionOutcome(
+            "unreachable",
+            "Refused: PostMetric could not be reached at this base URL",
+            "No connection could be made (refused, unknown host or a failed secure connection). Check the base URL.",
+            "refused",
+        )
+    if isinstance(cause, EndpointNotFound):
+        return ConnectionOutcome(
+            "unreachable", "Not found: no PostMetric API at this base URL", f"The address answered, but not with PostMetric's API{status}. Check the base URL's path.", "not_found"
+        )
+    return ConnectionOutcome(
+        "problem", "Not PostMetric: the answer was not PostMetric's", f"The address answered{status}, but not the way PostMetric does. Check the base URL.", "not_postmetric"
+    )
 
 
 def connection_outcome(site: Site) -> ConnectionOutcome:
@@ -156,19 +220,17 @@ def connection_outcome(site: Site) -> ConnectionOutcome:
         api_key = key_box().decrypt(site.api_key_encrypted)
     except UnreadableSecret:
         return ConnectionOutcome("wrong_key", "The stored key cannot be read", "Enter the key again under Edit.", "unreadable_key")
+    try:
+        check_base_url(site.base_url)
+    except AddressRefused as problem:
+        # Saved before these rules existed; the client would refuse it.
+        return outcome_for(AddressNotAllowed(str(problem)))
     service: VisitorService = current_app.extensions["visitor_service"]
     try:
         service.client_for(SiteRef(site.slug, site.name, site.base_url, api_key)).test_connection()
     except PostMetricError as error:
-        cause = error.last_error if isinstance(error, DeadlineExceeded) else error
-        if isinstance(cause, Unauthorized):
-            verdict, title = "wrong_key", "PostMetric refused the key"
-        elif isinstance(cause, (ConnectionFailed, UpstreamTimeout)):
-            verdict, title = "unreachable", "PostMetric could not be reached at this base URL"
-        else:
-            verdict, title = "problem", error.title
-        return ConnectionOutcome(verdict, title, error.message, error.kind)
-    return ConnectionOutcome("ok", "Connected", "PostMetric accepted the key.", "ok")
+        return outcome_for(error)
+    return outcome_for(None)
 
 
 @bp.post("/sites/<slug>/test")
@@ -177,6 +239,6 @@ def test_site(slug: str):
     site = site_or_404(slug)
     outcome = connection_outcome(site)
     current_app.logger.info("admin %s tested site %s: %s", current_user.id, site.slug, outcome.kind)
-    if request.htmx:
+    if wants_fragment():
         return render_page("admin/sites.html", TEST_BLOCKS, target="connection-result", site=site, tested={site.id: outcome})
     return render_sites(tested={site.id: outcome})

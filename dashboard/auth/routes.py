@@ -1,15 +1,20 @@
 """Login, logout and the rules that send a logged-out request to /login and back."""
 from __future__ import annotations
 
+import functools
 import math
+import secrets
 import time
 from urllib.parse import urlsplit
 
 from flask import Blueprint, Flask, Response, current_app, flash, redirect, request, session, url_for
-from flask_limiter import RateLimitExceeded
 from flask_limiter.util import get_remote_address
 from flask_login import current_user, login_required, login_user, logout_user
+from limits import parse_many
 from sqlalchemy import select
+from werkzeug.security import check_password_hash
+
+import dashboard.models
 
 from dashboard.auth.forms import ChangePasswordForm, LoginForm, SetPasswordForm
 from dashboard.extensions import db, limiter, login_manager
@@ -53,28 +58,70 @@ def login_account_key() -> str:
     return "account:" + Agent.normalise_email(request.form.get("email", ""))[:320]
 
 
-def login_failed(response: Response) -> bool:
-    """Only failed attempts count against the limits (a wrong password answers 400)."""
-    return response.status_code == 400
+# Attempts are counted per e-mail (a password guessed from many addresses) and per
+# address (many accounts tried from one): (setting, key, scope).
+LOGIN_LIMITS = (
+    ("login_limit_per_account", login_account_key, "login-account"),
+    ("login_limit_per_address", get_remote_address, "login-address"),
+)
 
 
 def seconds_until(reset_at: float) -> int:
     return max(1, math.ceil(reset_at - time.time()))
 
 
+def count_login_attempt() -> int | None:
+    """Count this attempt against every login limit before any password is checked.
+
+    Each count is one atomic check-and-add in the limiter's storage (memory or Redis), so
+    however many attempts arrive at once, no more than the limit are ever evaluated.
+    Returns None to go on, or the seconds until a used-up limit lets an attempt in again.
+    """
+    settings = current_app.extensions["settings"]
+    strategy = limiter.limiter
+    for setting, key_func, scope in LOGIN_LIMITS:
+        key = key_func()
+        for item in parse_many(getattr(settings, setting)):
+            if not strategy.hit(item, scope, key):
+                return seconds_until(strategy.get_window_stats(item, scope, key).reset_time)
+    return None
+
+
+def forget_account_failures() -> None:
+    """After a successful login its account's earlier attempts stop counting (the address's
+    stay: an agent's own login must not reset the limit on trying other accounts)."""
+    settings = current_app.extensions["settings"]
+    for setting, key_func, scope in LOGIN_LIMITS[:1]:
+        for item in parse_many(getattr(settings, setting)):
+            limiter.limiter.clear(item, scope, key_func())
+
+
+@functools.lru_cache(maxsize=4)
+def dummy_password_hash(hasher) -> str:
+    return hasher(secrets.token_urlsafe(16))
+
+
+def password_matches(agent: Agent | None, password: str) -> bool:
+    """Check the password; for an unknown e-mail, check it against a dummy hash made the same
+    way, so that the answer takes as long whether or not the account exists."""
+    if agent is None:
+        check_password_hash(dummy_password_hash(dashboard.models.generate_password_hash), password)
+        return False
+    return agent.check_password(password)
+
+
+def too_many_attempts(seconds: int) -> Response:
+    """The login page again, saying how long to wait (the oldest counted attempt's age-out)."""
+    minutes = math.ceil(seconds / 60)
+    form = LoginForm()
+    form.next.data = form.next.data if is_safe_next(form.next.data) else ""
+    message = f"Too many attempts. Try again in {minutes} minute{'' if minutes == 1 else 's'}."
+    return render_page("auth/login.html", {}, form=form, error=message, status=429, headers={"Retry-After": str(seconds)})
+
+
 def init_app(app: Flask) -> None:
     login_manager.login_view = "auth.login"
     app.jinja_env.globals["min_password_length"] = MIN_PASSWORD_LENGTH
-
-    @app.errorhandler(RateLimitExceeded)
-    def too_many_attempts(error: RateLimitExceeded):
-        """The login page again, saying how long to wait (the oldest failure's age-out)."""
-        seconds = seconds_until(limiter.current_limit.window.reset_time) if limiter.current_limit else 900
-        minutes = math.ceil(seconds / 60)
-        form = LoginForm()
-        form.next.data = form.next.data if is_safe_next(form.next.data) else ""
-        message = f"Too many attempts. Try again in {minutes} minute{'' if minutes == 1 else 's'}."
-        return render_page("auth/login.html", {}, form=form, error=message, status=429, headers={"Retry-After": str(seconds)})
 
     @login_manager.user_loader
     def load_agent(identity: str) -> Agent | None:
@@ -114,22 +161,7 @@ def init_app(app: Flask) -> None:
         return None
 
 
-def failed_login_limit(setting: str, key_func, scope: str):
-    """A limit on failed login POSTs; its rate is read from the settings at each request."""
-    return limiter.limit(
-        lambda: getattr(current_app.extensions["settings"], setting),
-        key_func=key_func,
-        methods=["POST"],
-        deduct_when=login_failed,
-        scope=scope,
-    )
-
-
 @bp.route("/login", methods=["GET", "POST"])
-# Failed attempts are counted per e-mail (a password guessed from many addresses) and
-# per address (many accounts tried from one).
-@failed_login_limit("login_limit_per_account", login_account_key, "login-account")
-@failed_login_limit("login_limit_per_address", get_remote_address, "login-address")
 def login():
     """Show the login form; log the agent in and send them where they were going."""
     form = LoginForm()
@@ -140,8 +172,12 @@ def login():
         return redirect(target)
     error = None
     if form.validate_on_submit():
+        wait = count_login_attempt()
+        if wait is not None:
+            return too_many_attempts(wait)
         agent = db.session.scalars(select(Agent).where(Agent.email == Agent.normalise_email(form.email.data))).first()
-        if agent is not None and agent.check_password(form.password.data) and agent.active:
+        if password_matches(agent, form.password.data) and agent.active:
+            forget_account_failures()
             if not agent.timezone_chosen and is_zone(form.timezone.data):
                 agent.timezone = form.timezone.data
                 db.session.commit()

@@ -31,7 +31,6 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from urllib.parse import urlsplit
 
 import requests
 from requests.structures import CaseInsensitiveDict
@@ -40,7 +39,10 @@ from urllib3.exceptions import ConnectTimeoutError, NameResolutionError, NewConn
 from dashboard.config import default_of
 
 from .budget import RateBudget, parse_reset, parse_retry_after
+from dashboard.addresses import AddressPolicy, AddressRefused, check_base_url, guarded_adapter
+
 from .errors import (
+    AddressNotAllowed,
     BadGateway,
     BadRequest,
     ClientError,
@@ -133,12 +135,12 @@ class PostMetricClient:
         sleep: Callable[[float], None] = time.sleep,
         clock: Callable[[], float] = time.monotonic,
         rng: random.Random | None = None,
+        address_policy: AddressPolicy | None = None,
     ) -> None:
-        parts = urlsplit(base_url or "")
-        if parts.scheme not in ("http", "https") or not parts.netloc:
-            raise ValueError("base_url must be an http:// or https:// URL with a host")
-        if parts.query or parts.fragment:
-            raise ValueError("base_url must not have a query or fragment")
+        try:
+            base_url = check_base_url(base_url)
+        except AddressRefused as problem:
+            raise ValueError(f"base_url cannot be used: {problem}") from None
         if not api_key or not api_key.strip():
             raise ValueError("api_key must not be empty")
         if min(connect_timeout, read_timeout, deadline) <= 0 or max_body_bytes <= 0:
@@ -153,6 +155,10 @@ class PostMetricClient:
         self.budget = budget
         self._owns_session = session is None
         self._session = session if session is not None else requests.Session()
+        if address_policy is not None:
+            # Every connection (first or pooled anew) is checked where it really goes.
+            self._session.mount("http://", guarded_adapter(address_policy))
+            self._session.mount("https://", guarded_adapter(address_policy))
         self._sleep = sleep
         self._clock = clock
         self._rng = rng if rng is not None else random.Random()
@@ -255,6 +261,9 @@ class PostMetricClient:
                 error = self._transport_error(exc, connect_timeout, read_timeout)
                 status = error.kind
                 raise error from None
+            except AddressRefused as refused:
+                status = AddressNotAllowed.kind
+                raise AddressNotAllowed(str(refused)) from None
             try:
                 status = response.status_code
                 if self.budget is not None:
@@ -434,11 +443,10 @@ def _is_error_envelope(body: bytes) -> bool:
 
 
 def _envelope_message(body: bytes) -> object:
+    """The message of PostMetric's documented error envelope only; nothing from any other body."""
     obj = _parse_json(body)
-    if isinstance(obj, dict):
+    if isinstance(obj, dict) and obj.get("status") == "error":
         error = obj.get("error")
         if isinstance(error, dict):
             return error.get("message")
-        if isinstance(error, str):
-            return error
     return None

@@ -19,7 +19,9 @@ anything that looks like a key and cut to 200 characters (see ``clean_upstream_m
 
 from __future__ import annotations
 
+import base64
 import re
+from urllib.parse import quote, quote_plus
 
 import humanize
 
@@ -40,10 +42,12 @@ __all__ = [
     "ClientError",
     "UpstreamTimeout",
     "ConnectionFailed",
+    "AddressNotAllowed",
     "InvalidResponse",
     "ResponseTooLarge",
     "DeadlineExceeded",
     "clean_upstream_message",
+    "redact_secrets",
 ]
 
 UPSTREAM_MESSAGE_LIMIT = 200
@@ -53,19 +57,69 @@ UPSTREAM_MESSAGE_LIMIT = 200
 _SECRET_PATTERNS = (
     re.compile(r"pm_[A-Za-z0-9_\-]{6,}"),
     re.compile(r"(?i)bearer\s+\S+"),
-    re.compile(r"(?i)(api[_-]?key|token|secret|authorization)(\s*[:=]\s*)\S+"),
+    re.compile(r"(?i)(api[_-]?key|token|secret|authorization|password|passwd|pwd)(\s*[:=]\s*)\S+"),
 )
 
 
+def key_forms(secret: str) -> set[str]:
+    """Every way a server could hand ``secret`` back that we can predict: as sent (with or
+    without its "pm_" prefix), reversed, URL-encoded, and base64 (alone, in a Bearer header, at each of the three alignments
+    it can have inside a longer base64 text)."""
+    forms = {secret, secret[::-1], quote(secret, safe=""), quote_plus(secret), f"Bearer {secret}"}
+    prefix, _, body = secret.partition("_")  # "pm_<hex>": the hex alone is the key too
+    if body and len(prefix) <= 4:
+        forms |= {body, body[::-1]}
+    for plain_text in (secret, f"Bearer {secret}", f":{secret}"):
+        for pad in range(3):
+            for encode in (base64.b64encode, base64.urlsafe_b64encode):
+                encoded = encode(b"\0" * pad + plain_text.encode()).decode().rstrip("=")
+                # Drop the characters that the padding or the text's end could change.
+                core = encoded[(pad * 4 + 2) // 3 :][:-2]
+                if len(core) >= 8:
+                    forms.add(core)
+    return {form for form in forms if form}
+
+
+FRAGMENT = 8  # a run of this many characters of a key, in any of its forms, is the key showing
+
+
+def _compact(text: str) -> str:
+    return re.sub(r"[^0-9a-z]", "", text.lower())
+
+
+def _fragments(secret: str) -> set[str]:
+    runs = set()
+    for form in key_forms(secret):
+        compact = _compact(form)
+        runs.update(compact[i : i + FRAGMENT] for i in range(len(compact) - FRAGMENT + 1))
+    return runs
+
+
+def redact_secrets(text: str, secrets: tuple[str, ...]) -> str | None:
+    """``text`` with every form of each secret replaced by "[redacted]"; None when a piece
+    of one is still there (split across the text, say), so that nothing of it is shown."""
+    for secret in secrets:
+        if not secret:
+            continue
+        for form in sorted(key_forms(secret), key=len, reverse=True):
+            text = re.sub(re.escape(form), "[redacted]", text, flags=re.IGNORECASE)
+        runs = _fragments(secret)
+        compact = _compact(text)
+        if any(compact[i : i + FRAGMENT] in runs for i in range(len(compact) - FRAGMENT + 1)):
+            return None
+    return text
+
+
 def clean_upstream_message(message: object, *, secrets: tuple[str, ...] = ()) -> str | None:
-    """Make PostMetric's own error message safe to show: no secrets, no control or
-    bidi characters, at most 200 characters. Returns None for anything unusable."""
+    """Make PostMetric's own error message safe to show: no secrets (in any form we can
+    know, see ``redact_secrets``), no control or bidi characters, at most 200 characters.
+    Returns None for anything unusable."""
     if not isinstance(message, str):
         return None
-    text = message
-    for secret in secrets:
-        if secret:
-            text = text.replace(secret, "[redacted]")
+    # Only what could be shown is looked at (a few times the limit: redaction shortens it).
+    text = redact_secrets(message[: UPSTREAM_MESSAGE_LIMIT * 4], secrets)
+    if text is None:
+        return None
     for pattern in _SECRET_PATTERNS:
         if pattern.groups >= 2:
             text = pattern.sub(lambda m: f"{m.group(1)}{m.group(2)}[redacted]", text)
@@ -361,6 +415,24 @@ class ConnectionFailed(PostMetricError):
 
     def _default_message(self) -> str:
         return self._MESSAGES[self.kind]
+
+
+class AddressNotAllowed(PostMetricError):
+    """The base URL leads to an address the server may not send a key to; nothing was sent."""
+
+    kind = "address_refused"
+    title = "PostMetric's address is not allowed"
+    status_code = 502
+
+    def __init__(self, reason: str, **kwargs) -> None:
+        self.reason = reason
+        super().__init__(**kwargs)
+
+    def _default_message(self) -> str:
+        return (
+            f"The site's base URL cannot be used: {self.reason}. Nothing was sent. An admin must "
+            "correct the base URL; retrying will not help."
+        )
 
 
 class InvalidResponse(PostMetricError):

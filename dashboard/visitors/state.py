@@ -57,7 +57,13 @@ def visitor_id_in(pasted: str | None) -> str:
     cookie = _COOKIE_VALUE.search(text)
     if cookie:
         return unquote(cookie.group(1)).strip()
-    parts = urlsplit(text)
+    try:
+        parts = urlsplit(text)
+    except ValueError:  # "http://[x": a link whose host cannot be read
+        raise InvalidVisitorId(
+            "That looks like a link, but it could not be read (check its host part). Paste the "
+            "visitor ID itself, or the whole link as it was copied."
+        ) from None
     if (parts.scheme in {"http", "https"} and parts.netloc) or text.startswith("/"):
         query = parse_qs(parts.query, keep_blank_values=True)
         if "visitorId" in query:

@@ -179,9 +179,9 @@ def test_moving_a_site_to_another_host_needs_the_key_again(app, admin, fake_api)
         # With the key entered again the move is made.
         moved = post(admin, "/admin/sites/default/edit", {"name": "Default site", "base_url": elsewhere.url, "api_key": DEMO_API_KEY})
         assert moved.status_code == 303 and sites_in_db(app)["default"].base_url == elsewhere.url
-        # Another path on the same host is no move.
+        # Another path on the same host is a move too (issue 13, finding 4).
         same_host = post(admin, "/admin/sites/default/edit", {"name": "Default site", "base_url": elsewhere.url + "/analytics", "api_key": ""})
-        assert same_host.status_code == 303
+        assert same_host.status_code == 400 and sites_in_db(app)["default"].base_url == elsewhere.url
 
 
 def test_a_second_site_with_the_same_name_gets_its_own_slug(app, admin, fake_api):
