@@ -8,10 +8,8 @@ from __future__ import annotations
 import base64
 import csv
 import io
-import shutil
 import socket
 import statistics
-import subprocess
 import threading
 import time
 from urllib.parse import quote, urlsplit
@@ -36,10 +34,6 @@ from tests.support.sockets import closed_port
 
 WRONG = "not the password at all"
 SITE_KEY = "pm_" + "3a" * 30 + "9f1c"
-
-
-def text(response) -> str:
-    return response.get_data(as_text=True)
 
 
 def sites_in_db(app) -> dict[str, Site]:
@@ -82,36 +76,16 @@ def parallel_logins(url: str, emails: list[str]) -> list[int]:
 
 
 @pytest.fixture(params=["memory", "redis"])
-def limiter_storage(request, tmp_path):
-    """Where the limiter counts: this process's memory, or a real Redis on a loopback port."""
+def limiter_storage(request):
+    """Where the limiter counts: this process's memory, or a real Redis on a loopback port
+    (emptied first: counts must not carry over from another test)."""
     if request.param == "memory":
-        yield None
-        return
-    pytest.importorskip("redis", reason="the redis package is not installed")
-    server = shutil.which("redis-server")
-    if server is None:
-        pytest.skip("redis-server is not installed")
-    port = closed_port()
-    process = subprocess.Popen(
-        [server, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", str(tmp_path)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        import redis
+        return None
+    import redis
 
-        deadline = time.monotonic() + 10
-        while True:
-            try:
-                redis.Redis(host="127.0.0.1", port=port).ping()
-                break
-            except redis.ConnectionError:
-                assert time.monotonic() < deadline, "redis-server did not start"
-                time.sleep(0.05)
-        yield f"redis://127.0.0.1:{port}/0"
-    finally:
-        process.terminate()
-        process.wait(timeout=10)
+    url = request.getfixturevalue("redis_server_url")
+    redis.Redis.from_url(url).flushdb()
+    return url
 
 
 @pytest.mark.parametrize("spread", ["one account", "many accounts from one address"])
@@ -155,7 +129,7 @@ def test_login_timing_does_not_tell_known_emails(tmp_path, fake_api, monkeypatch
     # Nothing else tells them apart either: the same status, message and headers.
     (_, one), (_, other) = known[0], unknown[0]
     assert one.status_code == other.status_code == 400
-    assert "Wrong e-mail or password." in text(one) and "Wrong e-mail or password." in text(other)
+    assert "Wrong e-mail or password." in one.text and "Wrong e-mail or password." in other.text
     assert sorted(one.headers.keys()) == sorted(other.headers.keys())
     app.extensions["db_engine"].dispose()
 
@@ -226,7 +200,7 @@ def strict_admin(strict_app):
 )
 def test_ssrf_site_addresses_that_lead_inside_are_refused_at_save(strict_app, strict_admin, stub_dns, base_url):
     response = post(strict_admin, "/admin/sites", {"name": "Probe", "base_url": base_url, "api_key": SITE_KEY})
-    assert response.status_code == 400 and "This base URL cannot be used" in text(response)
+    assert response.status_code == 400 and "This base URL cannot be used" in response.text
     assert set(sites_in_db(strict_app)) == {"default"}
 
 
@@ -240,7 +214,7 @@ def test_ssrf_site_addresses_that_lead_inside_are_refused_at_save(strict_app, st
 )
 def test_ssrf_only_plain_http_urls_are_accepted(strict_app, strict_admin, stub_dns, base_url, message):
     response = post(strict_admin, "/admin/sites", {"name": "Probe", "base_url": base_url, "api_key": SITE_KEY})
-    assert response.status_code == 400 and message in text(response)
+    assert response.status_code == 400 and message in response.text
 
 
 def test_ssrf_an_operator_may_allow_private_hosts(tmp_path, fake_api, stub_dns):
@@ -262,16 +236,16 @@ def test_ssrf_is_checked_again_at_connect_time(strict_app, strict_admin, stub_dn
     stub_dns["pm.test"] = ["169.254.169.254"]
     tested = post(strict_admin, "/admin/sites/shop/test", headers={"HX-Request": "true", "HX-Target": "connection-result"})
     assert tested.status_code == 200
-    assert "Refused: the address is not allowed" in text(tested) and "169.254.169.254" in text(tested)
+    assert "Refused: the address is not allowed" in tested.text and "169.254.169.254" in tested.text
     page = strict_admin.get("/visitors/visitor_123?site=shop")
-    assert page.status_code == 502 and "address_refused" in text(page)
+    assert page.status_code == 502 and "address_refused" in page.text
 
 
 def test_ssrf_redirects_are_never_followed(app, admin):
     with ScriptedServer() as target, ScriptedServer(lambda _: Reply(302, headers={"Location": target.url + "/api/v1/visitor"})) as redirecting:
         add_site(app, "hop", "Hop", redirecting.url, SITE_KEY)
         tested = post(admin, "/admin/sites/hop/test", headers={"HX-Request": "true", "HX-Target": "connection-result"})
-        assert "Not found: no PostMetric API at this base URL" in text(tested)
+        assert "Not found: no PostMetric API at this base URL" in tested.text
         assert target.requests == []
 
 
@@ -288,18 +262,18 @@ def test_ssrf_test_connection_reports_a_category_and_never_echoes_a_body(app, ad
     with ScriptedServer(lambda _: reply) as server:
         add_site(app, "probe", "Probe", server.url, SITE_KEY)
         tested = post(admin, "/admin/sites/probe/test", headers={"HX-Request": "true", "HX-Target": "connection-result"})
-    assert category in text(tested)
-    assert "hunter2" not in text(tested) and "10.9.8.7" not in text(tested)
+    assert category in tested.text
+    assert "hunter2" not in tested.text and "10.9.8.7" not in tested.text
 
 
 def test_ssrf_test_connection_tells_refused_and_timed_out_apart(app, admin):
     add_site(app, "closed", "Closed", f"http://127.0.0.1:{closed_port()}", SITE_KEY)
     tested = post(admin, "/admin/sites/closed/test", headers={"HX-Request": "true", "HX-Target": "connection-result"})
-    assert "Refused: PostMetric could not be reached" in text(tested)
+    assert "Refused: PostMetric could not be reached" in tested.text
     with ScriptedServer(lambda _: Reply(200, delay=3.0)) as slow:
         add_site(app, "slow", "Slow", slow.url, SITE_KEY)
         tested = post(admin, "/admin/sites/slow/test", headers={"HX-Request": "true", "HX-Target": "connection-result"})
-    assert "Timed out" in text(tested)
+    assert "Timed out" in tested.text
 
 
 # -- 4. the stored key reaching a browser ------------------------------------------------------
@@ -307,7 +281,7 @@ def test_ssrf_test_connection_tells_refused_and_timed_out_apart(app, admin):
 
 def test_changing_only_the_path_of_a_base_url_needs_the_key_again(app, admin, fake_api):
     moved = post(admin, "/admin/sites/default/edit", {"name": "Default site", "base_url": fake_api.url + "/reflect", "api_key": ""})
-    assert moved.status_code == 400 and "enter the site&#39;s API key again" in text(moved)
+    assert moved.status_code == 400 and "enter the site&#39;s API key again" in moved.text
     assert sites_in_db(app)["default"].base_url == fake_api.url
     # The same address written differently is no move.
     same = post(admin, "/admin/sites/default/edit", {"name": "Renamed", "base_url": fake_api.url.upper().replace("HTTP", "http") + "/", "api_key": ""})
@@ -335,8 +309,8 @@ def test_a_reflected_key_never_reaches_the_browser(app, admin, form):
 
     with ScriptedServer(reflect) as server:
         add_site(app, "mirror", "Mirror", server.url, SITE_KEY)
-        page = text(admin.get("/visitors/visitor_123?site=mirror"))
-        tested = text(post(admin, "/admin/sites/mirror/test", headers={"HX-Request": "true", "HX-Target": "connection-result"}))
+        page = admin.get("/visitors/visitor_123?site=mirror").text
+        tested = post(admin, "/admin/sites/mirror/test", headers={"HX-Request": "true", "HX-Target": "connection-result"}).text
     compact = SITE_KEY[3:]
     for shown in (page, tested):
         for leaked in reflections(SITE_KEY):
@@ -350,7 +324,7 @@ def test_a_reflected_key_never_reaches_the_browser(app, admin, form):
 @pytest.mark.parametrize("base_url", ["http://127.0.0.1:9/api?x=1", "http://127.0.0.1:9/api#top", "http://127.0.0.1:9/api?"])
 def test_a_base_url_with_a_query_or_fragment_is_refused(app, admin, base_url):
     response = post(admin, "/admin/sites", {"name": "Odd", "base_url": base_url, "api_key": SITE_KEY})
-    assert response.status_code == 400 and "query" in text(response)
+    assert response.status_code == 400 and "query" in response.text
 
 
 def test_a_stored_base_url_with_a_query_breaks_nothing_else(app, admin):
@@ -359,7 +333,7 @@ def test_a_stored_base_url_with_a_query_breaks_nothing_else(app, admin):
     assert admin.get("/visitors/visitor_123").status_code == 200
     assert admin.get("/visitor/export?visitorId=visitor_123&format=csv").status_code == 200
     tested = post(admin, "/admin/sites/odd/test", headers={"HX-Request": "true", "HX-Target": "connection-result"})
-    assert tested.status_code == 200 and "Refused: the address is not allowed" in text(tested)
+    assert tested.status_code == 200 and "Refused: the address is not allowed" in tested.text
 
 
 # -- 6. the last 500s -------------------------------------------------------------------------
@@ -368,15 +342,15 @@ def test_a_stored_base_url_with_a_query_breaks_nothing_else(app, admin):
 @pytest.mark.parametrize("url", ["/?visitorId=http://[x", "/visitor?search=1&visitorId=http://[x", "/?visitorId=//[::1"])
 def test_an_unreadable_link_in_a_search_is_a_400_not_a_500(logged_in, url):
     response = logged_in.get(url)
-    assert response.status_code == 400 and "could not be read" in text(response)
-    assert 'id="search"' in text(response) or "Look up" in text(response)
+    assert response.status_code == 400 and "could not be read" in response.text
+    assert 'id="search"' in response.text or "Look up" in response.text
 
 
 @pytest.mark.parametrize("header", ["HX-Boosted", "HX-History-Restore-Request"])
 def test_a_boosted_or_restored_test_connection_is_a_whole_page_not_a_500(app, admin, header):
     response = post(admin, "/admin/sites/default/test", headers={"HX-Request": "true", header: "true", "HX-Target": "connection-result"})
     assert response.status_code == 200
-    assert "<html" in text(response) and "Connected" in text(response)
+    assert "<html" in response.text and "Connected" in response.text
 
 
 # -- 7. exports ------------------------------------------------------------------------------
@@ -408,15 +382,15 @@ def test_exports_leave_ordinary_cells_alone(cell):
 
 def test_disabling_an_agent_voids_their_set_password_links(app, admin):
     response = post(admin, "/admin/agents", {"email": "new@example.com"})
-    path = urlsplit(set_password_link(text(response))).path
+    path = urlsplit(set_password_link(response.text)).path
     with app.app_context():
         new_id = db.session.scalars(select(Agent.id).where(Agent.email == "new@example.com")).one()
     assert post(admin, f"/admin/agents/{new_id}/disable").status_code == 303
     assert post(admin, f"/admin/agents/{new_id}/enable").status_code == 303
     stranger = app.test_client()
     page = stranger.get(path)
-    assert page.status_code == 400 and "Ask an admin for a new one" in text(page)
-    token = csrf_token_from(text(stranger.get("/login")))
+    assert page.status_code == 400 and "Ask an admin for a new one" in page.text
+    token = csrf_token_from(stranger.get("/login").text)
     chosen = stranger.post(path, data={"csrf_token": token, "password": "a brand new password", "confirm": "a brand new password"})
     assert chosen.status_code == 400
     with app.app_context():

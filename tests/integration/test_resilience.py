@@ -11,7 +11,9 @@ import pytest
 
 from dashboard import create_app
 from dashboard.demo import DEMO_API_KEY, FakeApiServer
+from dashboard.postmetric.cache import VisitorCache
 from tests.conftest import AuthActions, LiveServer, add_agent, make_settings
+from tests.support.clocks import FakeClock
 from tests.support.html import one, soup
 from tests.support.serving import logged_in_session
 from tests.support.sockets import closed_port, unaccepting_port
@@ -210,11 +212,14 @@ def test_a_refresh_opened_as_a_page_asks_the_browser_to_drop_refresh_from_the_ad
 
 
 def test_cached_data_expires(tmp_path, fake_api):
-    with dashboard(tmp_path, fake_api.url, visitor_cache_ttl=0.3) as (_, client):
+    with dashboard(tmp_path, fake_api.url, visitor_cache_ttl=30) as (app, client):
+        clock = FakeClock()
+        app.extensions["visitor_service"].cache = VisitorCache(ttl=30, clock=clock)
         client.get("/visitors/visitor_123")
+        clock.advance(29)
         client.get("/visitors/visitor_123")
         assert fake_api.stats.calls == 1
-        time.sleep(0.4)
+        clock.advance(2)
         client.get("/visitors/visitor_123")
         assert fake_api.stats.calls == 2
 

@@ -16,10 +16,6 @@ def fragment(client, url, target, **headers):
     return client.get(url, headers={**HTMX, "HX-Target": target, **headers})
 
 
-def text(response) -> str:
-    return response.get_data(as_text=True)
-
-
 def timeline_rows(html: str) -> int:
     """Page views in the timeline (a collapsed row counts all the views it holds)."""
     return sum(int(row["data-views"]) for row in soup(html).select("tr.view"))
@@ -32,7 +28,7 @@ def view_times(html: str) -> list[str]:
 
 def test_full_page_shows_summary_sessions_and_timeline(logged_in, fake_api):
     response = logged_in.get("/visitors/visitor_123")
-    html = text(response)
+    html = response.text
     assert response.status_code == 200
     assert html.startswith("<!doctype html>")
     assert "visitor_123" in html
@@ -49,7 +45,7 @@ def test_full_page_shows_summary_sessions_and_timeline(logged_in, fake_api):
 
 def test_search_fragment_is_the_main_block_and_pushes_the_canonical_url(logged_in):
     response = fragment(logged_in, "/visitor?visitorId=%20visitor_123%20", "main")
-    html = text(response)
+    html = response.text
     assert response.status_code == 200
     assert "<html" not in html and "<header" not in html
     assert 'id="visitor-view"' in html
@@ -60,14 +56,14 @@ def test_search_fragment_is_the_main_block_and_pushes_the_canonical_url(logged_i
 def test_history_restore_and_boosted_requests_get_the_full_page(logged_in):
     for headers in ({"HX-History-Restore-Request": "true"}, {"HX-Boosted": "true"}):
         response = logged_in.get("/visitors/visitor_123?session=session_456", headers={**HTMX, "HX-Target": "main", **headers})
-        assert text(response).startswith("<!doctype html>")
+        assert response.text.startswith("<!doctype html>")
 
 
 def test_choosing_a_session_narrows_the_timeline_in_place(logged_in, fake_api):
-    full = text(logged_in.get("/visitors/visitor_123"))
+    full = logged_in.get("/visitors/visitor_123").text
     session_id = re.search(r'href="/visitors/visitor_123\?session=([^"&]+)"', full).group(1)
     response = fragment(logged_in, f"/visitors/visitor_123?session={session_id}", "visitor-detail")
-    html = text(response)
+    html = response.text
     assert 'id="visitor-detail"' in html and "<html" not in html
     assert 0 < timeline_rows(html) < 42
     assert "Not in any known session" not in html
@@ -75,38 +71,38 @@ def test_choosing_a_session_narrows_the_timeline_in_place(logged_in, fake_api):
     assert [link["data-session-id"] for link in soup(html).select('.session-link[aria-current="true"]')] == [session_id]
     assert response.headers["HX-Push-Url"] == f"/visitors/visitor_123?session={session_id}"
     # The same URL opened directly is the whole page, narrowed the same way.
-    page = text(logged_in.get(f"/visitors/visitor_123?session={session_id}"))
+    page = logged_in.get(f"/visitors/visitor_123?session={session_id}").text
     assert page.startswith("<!doctype html>") and timeline_rows(page) == timeline_rows(html)
 
 
 def test_text_filter_and_order(logged_in):
-    html = text(fragment(logged_in, "/visitors/visitor_123?q=CHECKOUT&order=asc", "timeline"))
+    html = fragment(logged_in, "/visitors/visitor_123?q=CHECKOUT&order=asc", "timeline").text
     assert 'id="timeline"' in html and 'id="visitor-detail"' not in html
     rows = timeline_rows(html)
     assert 0 < rows < 42
     assert f"{rows} page view" in html and "CHECKOUT" in html
     times = view_times(html)
     assert times == sorted(times)
-    newest_first = view_times(text(logged_in.get("/visitors/visitor_123?q=checkout")))
+    newest_first = view_times(logged_in.get("/visitors/visitor_123?q=checkout").text)
     assert newest_first == sorted(newest_first, reverse=True)
 
 
 def test_big_visitor_renders_a_first_page_and_loads_more_in_place(logged_in, fake_api):
-    html = text(logged_in.get(f"/visitors/{LARGE_VISITOR_ID}"))
+    html = logged_in.get(f"/visitors/{LARGE_VISITOR_ID}").text
     assert timeline_rows(html) == 50
     assert "Load more (950 left)" in html
     more = fragment(logged_in, f"/visitors/{LARGE_VISITOR_ID}?offset=50", "load-more")
-    chunk = text(more)
+    chunk = more.text
     assert timeline_rows(chunk) == 50
     assert chunk.lstrip().startswith("<tr")
     assert "Load more (900 left)" in chunk
     assert "HX-Push-Url" not in more.headers
-    last = text(fragment(logged_in, f"/visitors/{LARGE_VISITOR_ID}?offset=1000", "load-more"))
+    last = fragment(logged_in, f"/visitors/{LARGE_VISITOR_ID}?offset=1000", "load-more").text
     assert "Load more" not in last
 
 
 def test_counts_are_honest_when_arrays_are_capped(logged_in):
-    html = text(logged_in.get(f"/visitors/{HUGE_VISITOR_ID}"))
+    html = logged_in.get(f"/visitors/{HUGE_VISITOR_ID}").text
     sessions, views = HUGE_TOTALS
     assert f"showing 100 of {sessions:,}" in html
     assert f"showing 1,000 of {views:,}" in html
@@ -115,7 +111,7 @@ def test_counts_are_honest_when_arrays_are_capped(logged_in):
 @pytest.mark.parametrize("visitor_id", ["visitor_unknown", "fail-404"])
 def test_unknown_visitor_has_its_own_state(logged_in, visitor_id):
     response = logged_in.get(f"/visitors/{visitor_id}")
-    html = text(response)
+    html = response.text
     assert response.status_code == 200
     assert "PostMetric has no data for this visitor" in html
     assert "Look again" in html
@@ -124,7 +120,7 @@ def test_unknown_visitor_has_its_own_state(logged_in, visitor_id):
 def test_query_form_renders_ids_a_path_cannot_hold(logged_in, fake_api):
     url = "/visitor?visitorId=" + quote(ODD_VISITOR_ID, safe="")
     response = logged_in.get(url)
-    html = text(response)
+    html = response.text
     assert response.status_code == 200
     assert 'id="visitor-heading"' in html
     assert fake_api.stats.calls_by_visitor[ODD_VISITOR_ID] == 1
@@ -156,7 +152,7 @@ def test_empty_and_overlong_ids_are_refused_without_an_upstream_call(logged_in, 
     for url in (f"/?visitorId={raw}", f"/visitor?visitorId={raw}"):
         response = logged_in.get(url)
         assert response.status_code == 400
-        assert message in text(response)
+        assert message in response.text
     assert fake_api.stats.calls == 0
 
 
@@ -164,7 +160,7 @@ def test_empty_and_overlong_ids_are_refused_without_an_upstream_call(logged_in, 
 
 
 def test_wrong_key_tells_the_agent_an_admin_must_fix_it(logged_in):
-    html = text(logged_in.get("/visitors/fail-401"))
+    html = logged_in.get("/visitors/fail-401").text
     assert "admin" in html.lower()
     assert "Try again" not in html  # retrying cannot help
 
@@ -177,7 +173,7 @@ def test_a_fragment_whose_data_failed_replaces_the_whole_view(logged_in):
 
 
 def test_hostile_visitor_is_escaped_and_inert(logged_in):
-    html = text(logged_in.get(f"/visitors/{HOSTILE_VISITOR_ID}"))
+    html = logged_in.get(f"/visitors/{HOSTILE_VISITOR_ID}").text
     assert "<script>alert(1)</script>" not in html
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html
     assert "<img src=x" not in html
@@ -191,14 +187,14 @@ def test_hostile_visitor_is_escaped_and_inert(logged_in):
 def test_the_api_key_never_reaches_a_page(logged_in):
     pages = ["/", "/visitors/visitor_123", "/visitors/fail-401", "/visitors/fail-500", "/visitors/visitor_unknown", f"/visitors/{HOSTILE_VISITOR_ID}"]
     for url in pages:
-        assert DEMO_API_KEY not in text(logged_in.get(url))
-        assert DEMO_API_KEY[-12:] not in text(fragment(logged_in, url, "main"))
+        assert DEMO_API_KEY not in logged_in.get(url).text
+        assert DEMO_API_KEY[-12:] not in fragment(logged_in, url, "main").text
 
 
 def test_lookups_are_listed_on_the_home_page(logged_in):
     logged_in.get("/visitors/visitor_123")
     logged_in.get("/visitors/visitor_unknown")
-    html = text(logged_in.get("/"))
+    html = logged_in.get("/").text
     assert html.index("visitor_unknown") < html.index("visitor_123")
 
 
@@ -212,23 +208,23 @@ def test_no_configured_site_says_what_to_set(tmp_path, fake_api):
     AuthActions(app, client).login()
     response = client.get("/visitors/visitor_123")
     assert response.status_code == 503
-    assert "POSTMETRIC_API_URL" in text(response)
+    assert "POSTMETRIC_API_URL" in response.text
     app.extensions["db_engine"].dispose()
 
 
 def test_long_session_lists_show_the_newest_first_and_the_rest_in_place(logged_in, fake_api):
-    html = text(logged_in.get(f"/visitors/{LARGE_VISITOR_ID}"))
+    html = logged_in.get(f"/visitors/{LARGE_VISITOR_ID}").text
     assert html.count('class="session-link"') == 20
     assert 'id="more-sessions"' in html and "Show 80 more sessions" in html
     rest = fragment(logged_in, f"/visitors/{LARGE_VISITOR_ID}", "more-sessions")
-    body = text(rest)
+    body = rest.text
     assert body.count('class="session-link"') == 80 and 'id="session-21"' in body and "<html" not in body
     assert "HX-Push-Url" not in rest.headers
     # Without JavaScript the link opens the page with every session listed.
-    everything = text(logged_in.get(f"/visitors/{LARGE_VISITOR_ID}?sessions=all"))
+    everything = logged_in.get(f"/visitors/{LARGE_VISITOR_ID}?sessions=all").text
     assert everything.count('class="session-link"') == 100 and 'id="more-sessions"' not in everything
     # A chosen session further down stays listed (and marked) on the short list.
     chosen = re.findall(r'data-session-id="([^"]+)"', body)[-1]
-    narrowed = text(logged_in.get(f"/visitors/{LARGE_VISITOR_ID}?session={chosen}"))
+    narrowed = logged_in.get(f"/visitors/{LARGE_VISITOR_ID}?session={chosen}").text
     assert narrowed.count('class="session-link"') == 21 and f'data-session-id="{chosen}" aria-current="true"' in narrowed
     assert fake_api.stats.calls == 1

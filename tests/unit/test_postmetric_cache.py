@@ -12,15 +12,9 @@ from dashboard.postmetric.errors import ServiceUnavailable, Unauthorized
 from dashboard.postmetric.models import Visitor
 from tests.support.waiting import wait_until
 
+from tests.support.clocks import FakeClock
+
 KEY = ("site", "visitor-1")
-
-
-class FakeClock:
-    def __init__(self) -> None:
-        self.now = 0.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 def result(visitor_id: str = "visitor-1", body_bytes: int = 100, sessions: int = 0) -> FetchResult:
