@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: install run test unit bench browser services clean
+.PHONY: install run test unit bench bench-team browser services clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -46,6 +46,12 @@ unit: install
 # make bench BENCH_ARGS="--repeat 60 --latency 0.1"
 bench: install
 	$(BIN)/python -m tests.benchmarks.run $(BENCH_ARGS)
+
+# 100 simulated agents on 2 instances x 2 workers, PostgreSQL + Redis, for 60 s (Locust):
+# make bench-team TEAM_ARGS="--agents 100 --seconds 60 --latency 0.1"
+bench-team: install services
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[test,bench]'
+	$(BIN)/python -m tests.benchmarks.team_load $(TEAM_ARGS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache test-artifacts

@@ -185,7 +185,8 @@ def serve(host: str, port: int, workers: int, threads: int) -> None:
     from gunicorn.app.base import BaseApplication
 
     settings = load_settings()
-    settings = settings.with_changes(upstream_budget_per_minute=max(1, settings.upstream_budget_per_minute // workers))
+    if not settings.redis_url:  # with Redis every worker and instance takes from one shared budget
+        settings = settings.with_changes(upstream_budget_per_minute=max(1, settings.upstream_budget_per_minute // workers))
     prepare_database(settings).dispose()
 
     class DashboardServer(BaseApplication):

@@ -116,8 +116,9 @@ class Settings(BaseSettings):
         64.0, "VISITOR_CACHE_MAX_MB", "most megabytes that cache holds (big visitors weigh more)", ge=1, allow_inf_nan=False
     )
     redis_url: str | None = setting(
-        None, "REDIS_URL", "optional shared store for login throttling (`redis://host:6379/0`; needs the `redis` package)",
-        shown="none: each process counts alone", accepts="a Redis URL",
+        None, "REDIS_URL", "optional store shared by every instance and worker: visitor cache, single flight, rate budget, retry progress and "
+        "login throttling (`redis://host:6379/0`)",
+        shown="none: each process keeps its own", accepts="a Redis URL",
     )
     upstream_connect_timeout: float = setting(
         3.05, "POSTMETRIC_CONNECT_TIMEOUT", "seconds to connect, per attempt", ge=0.1, allow_inf_nan=False
@@ -133,7 +134,20 @@ class Settings(BaseSettings):
     )
     upstream_budget_per_minute: int = setting(
         100, "POSTMETRIC_BUDGET_PER_MINUTE",
-        "requests per minute the dashboard sends per key (split evenly between `serve --workers`)", ge=1,
+        "requests per minute the dashboard sends per key (without `REDIS_URL`, split evenly between `serve --workers`)", ge=1,
+    )
+    budget_interactive_reserve: float = setting(
+        0.2, "POSTMETRIC_INTERACTIVE_RESERVE",
+        "share of each key's budget kept for agents' own look-ups: live-view ticks and exports only spend above it",
+        accepts="a number from 0 to 0.9", ge=0, le=0.9, allow_inf_nan=False,
+    )
+    budget_agent_share: float = setting(
+        1 / 3, "POSTMETRIC_AGENT_SHARE",
+        "most of a key's budget one agent may spend in a minute while colleagues look up too",
+        shown="1/3 (a third)", accepts="a number from 0.01 to 1", ge=0.01, le=1, allow_inf_nan=False,
+    )
+    budget_agent_minimum: int = setting(
+        10, "POSTMETRIC_AGENT_MINIMUM", "look-ups a minute every agent may make, whatever that share comes to", ge=1
     )
     session_cookie_secure: bool = setting(
         False, "SESSION_COOKIE_SECURE", "`true` when served over https (cookies are Secure on https requests anyway)"
@@ -357,6 +371,8 @@ def _sentence(problem: Mapping[str, Any]) -> ConfigError:
         return ConfigError(f"{name} must be a number of seconds or a count, not {raw!r}.")
     if kind in {"greater_than_equal", "greater_than"}:
         return ConfigError(f"{name} must be at least {context.get('ge', context.get('gt')):g}, not {raw!r}.")
+    if kind in {"less_than_equal", "less_than"}:
+        return ConfigError(f"{name} must be at most {context.get('le', context.get('lt')):g}, not {raw!r}.")
     if kind == "bool_parsing":
         return ConfigError(f"{name} must be true or false, not {raw!r}.")
     if kind == "literal_error":

@@ -7,21 +7,21 @@ functions, the audit trail and the templates.
 from __future__ import annotations
 
 import threading
-import time
-from collections.abc import Callable, Hashable, Iterator
+from collections.abc import Callable, Hashable
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 
 from dashboard.addresses import AddressPolicy
 from dashboard.config import Settings
 from dashboard.formatting import shorten, visible_text
-from dashboard.postmetric.budget import BudgetRegistry
+from dashboard.postmetric.budget import ANYONE, BudgetRegistry, FairPolicy, RateBudget, Spender
 from dashboard.postmetric.cache import VisitorCache
-from dashboard.postmetric.client import PostMetricClient, RetryNotice
+from dashboard.postmetric.client import PostMetricClient
 from dashboard.postmetric.errors import PostMetricError
 from dashboard.postmetric.models import Visitor
+from dashboard.progress import ProgressBoard
+from dashboard.shared_state import RedisLink, RedisProgressBoard, RedisRateBudget, RedisVisitorCache
 from dashboard.sites import SiteRef, sites_from_settings
 
 
@@ -130,62 +130,13 @@ class VisitorAnswer:
         return self.search is not None and any(not lookup.from_cache for lookup in self.search.lookups)
 
 
-@dataclass(frozen=True)
-class Progress:
-    """What an in-flight fetch is doing right now, for the loading indicator."""
-
-    notice: RetryNotice
-    since: float  # monotonic time of the notice
-
-    def sentence(self) -> str:
-        return f"{self.notice.reason}. Retrying (attempt {self.notice.attempt + 1})…"
-
-
-class ProgressBoard:
-    """Which fetch each watcher waits for, and the latest retry notice of each fetch.
-
-    Several agents may wait on one coalesced fetch; each sees that fetch's retries.
-    Process-local: with several server workers an agent's poll may reach a worker
-    that knows nothing, and then the indicator simply keeps its generic text.
-    """
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        # watcher -> the fetches it waits for (several when every site is asked at once)
-        self._watching: dict[Hashable, list[Hashable]] = {}
-        self._retries: dict[Hashable, Progress] = {}
-
-    @contextmanager
-    def watching(self, watcher: Hashable | None, key: Hashable) -> Iterator[None]:
-        if watcher is None:
-            yield
-            return
-        with self._lock:
-            self._watching.setdefault(watcher, []).append(key)
-        try:
-            yield
-        finally:
-            with self._lock:
-                keys = self._watching.get(watcher, [])
-                if key in keys:
-                    keys.remove(key)
-                if not keys:
-                    self._watching.pop(watcher, None)
-
-    def retrying(self, key: Hashable, notice: RetryNotice) -> None:
-        with self._lock:
-            self._retries[key] = Progress(notice, time.monotonic())
-
-    def finished(self, key: Hashable) -> None:
-        with self._lock:
-            self._retries.pop(key, None)
-
-    def for_watcher(self, watcher: Hashable) -> Progress | None:
-        with self._lock:
-            for key in self._watching.get(watcher, ()):
-                if key in self._retries:
-                    return self._retries[key]
-            return None
+def fair_policy(settings: Settings) -> FairPolicy:
+    """How each key's budget is shared out, from the settings."""
+    return FairPolicy(
+        reserve=settings.budget_interactive_reserve,
+        agent_share=settings.budget_agent_share,
+        agent_minimum=settings.budget_agent_minimum,
+    )
 
 
 class VisitorService:
@@ -193,16 +144,32 @@ class VisitorService:
 
     def __init__(self, settings: Settings, sites: Callable[[], list[SiteRef]] | None = None) -> None:
         self.settings = settings
-        self.cache = VisitorCache(
+        policy = fair_policy(settings)
+        limit = settings.upstream_budget_per_minute
+        self.cache: VisitorCache | RedisVisitorCache = VisitorCache(
             ttl=settings.visitor_cache_ttl,
             max_entries=settings.visitor_cache_max_entries,
             max_bytes=settings.visitor_cache_max_bytes,
         )
-        self.budgets = BudgetRegistry(limit=settings.upstream_budget_per_minute, window=60.0)
+        self.budgets = BudgetRegistry(limit=limit, window=60.0, policy=policy)
+        self.progress: ProgressBoard | RedisProgressBoard = ProgressBoard()
+        self.redis: RedisLink | None = None
+        if settings.redis_url:
+            # Shared by every instance and worker; each falls back on its in-process twin.
+            self.redis = link = RedisLink(settings.redis_url)
+            # A fetch holds its flight for at most its deadline and one last read.
+            held = settings.upstream_deadline + settings.upstream_read_timeout + 5
+            self.cache = RedisVisitorCache(link, self.cache, ttl=settings.visitor_cache_ttl, lock_seconds=held)
+            self.progress = RedisProgressBoard(link, self.progress, ttl_seconds=held)
+
+            def shared_budget(fingerprint: str) -> RedisRateBudget:
+                local = RateBudget(limit, 60.0, policy=policy)
+                return RedisRateBudget(link, local, fingerprint, limit=limit, policy=policy)
+
+            self.budgets = BudgetRegistry(limit=limit, window=60.0, policy=policy, factory=shared_budget)
         self._site_source = sites or (lambda: sites_from_settings(settings))
         self._clients: dict[tuple[str, str, str], PostMetricClient] = {}
         self._lock = threading.Lock()
-        self.progress = ProgressBoard()
         # Every connection is checked: a site's key goes to allowed addresses only.
         self.address_policy = AddressPolicy.from_settings(settings)
 
@@ -245,6 +212,7 @@ class VisitorService:
         site_slug: str | None = None,
         refresh: bool = False,
         watcher: Hashable | None = None,
+        spender: Spender = ANYONE,
     ) -> Lookup:
         """The visitor from one site (the first when none is named), from the cache or from
         PostMetric; errors come back in the result.
@@ -252,37 +220,57 @@ class VisitorService:
         ``watcher`` (an agent) can ask ``progress.for_watcher`` meanwhile whether a fetch
         it waits for is being retried.
         """
-        return self.lookup_at(self.site(site_slug), visitor_id, refresh=refresh, watcher=watcher)
+        return self.lookup_at(self.site(site_slug), visitor_id, refresh=refresh, watcher=watcher, spender=spender)
 
     def find(
-        self, visitor_id: str, *, site: str | None = None, refresh: bool = False, watcher: Hashable | None = None
+        self,
+        visitor_id: str,
+        *,
+        site: str | None = None,
+        refresh: bool = False,
+        watcher: Hashable | None = None,
+        background: bool = False,
     ) -> VisitorAnswer:
         """The named site's answer, or every site's when none is named; never raises for
-        a missing or unknown site (the answer says so instead)."""
+        a missing or unknown site (the answer says so instead).
+
+        Requests PostMetric gets are spent on ``watcher``'s account (an agent), as
+        background work (live ticks, exports) when ``background``: see ``FairPolicy``."""
+        spender = Spender(None if watcher is None else str(watcher), background)
         try:
             if site:
-                search = SiteSearch((self.lookup(visitor_id, site_slug=site, refresh=refresh, watcher=watcher),))
+                search = SiteSearch((self.lookup(visitor_id, site_slug=site, refresh=refresh, watcher=watcher, spender=spender),))
             else:
-                search = self.search(visitor_id, refresh=refresh, watcher=watcher)
+                search = self.search(visitor_id, refresh=refresh, watcher=watcher, spender=spender)
                 if len(search.lookups) > 1 and search.found:
                     site = search.shown.site.slug
         except (NoSiteConfigured, UnknownSite) as problem:
             return VisitorAnswer(site, None, problem)
         return VisitorAnswer(site, search)
 
-    def search(self, visitor_id: str, *, refresh: bool = False, watcher: Hashable | None = None) -> SiteSearch:
+    def search(
+        self, visitor_id: str, *, refresh: bool = False, watcher: Hashable | None = None, spender: Spender = ANYONE
+    ) -> SiteSearch:
         """Ask every site at once (each through the cache); waits as long as the slowest."""
         sites = self.sites()
         if not sites:
             raise NoSiteConfigured()
         if len(sites) == 1:
-            return SiteSearch((self.lookup_at(sites[0], visitor_id, refresh=refresh, watcher=watcher),))
+            return SiteSearch((self.lookup_at(sites[0], visitor_id, refresh=refresh, watcher=watcher, spender=spender),))
         with ThreadPoolExecutor(max_workers=len(sites), thread_name_prefix="site-search") as pool:
-            lookups = pool.map(lambda site: self.lookup_at(site, visitor_id, refresh=refresh, watcher=watcher), sites)
+            lookups = pool.map(
+                lambda site: self.lookup_at(site, visitor_id, refresh=refresh, watcher=watcher, spender=spender), sites
+            )
             return SiteSearch(tuple(lookups))
 
     def lookup_at(
-        self, site: SiteRef, visitor_id: str, *, refresh: bool = False, watcher: Hashable | None = None
+        self,
+        site: SiteRef,
+        visitor_id: str,
+        *,
+        refresh: bool = False,
+        watcher: Hashable | None = None,
+        spender: Spender = ANYONE,
     ) -> Lookup:
         client = self.client_for(site)
         # The base URL is part of the key: data fetched before an admin pointed the site
@@ -291,7 +279,9 @@ class VisitorService:
 
         def fetch():
             try:
-                return client.fetch_visitor(visitor_id, on_retry=lambda notice: self.progress.retrying(key, notice))
+                return client.fetch_visitor(
+                    visitor_id, on_retry=lambda notice: self.progress.retrying(key, notice), spender=spender
+                )
             finally:
                 self.progress.finished(key)
 

@@ -50,7 +50,7 @@ get the caps like any visitor.
 
 ``app.extensions["fake_api"]`` is a ``FakeApiStats``: ``calls`` counts every API request
 whatever its outcome, ``calls_by_visitor`` counts them by the ``visitorId`` received
-(``""`` when absent), and ``reset()`` also forgets rate windows and flaky counters.
+(``""`` when absent), ``rate_limited`` counts the requests refused over the rate limit, and ``reset()`` also forgets rate windows and flaky counters.
 """
 from __future__ import annotations
 
@@ -98,6 +98,7 @@ class FakeApiStats:
         self._lock = threading.Lock()
         self.calls = 0
         self.calls_by_visitor: Counter[str] = Counter()
+        self.rate_limited = 0  # requests refused by the rate limit (429 over budget)
         self._flaky: Counter[str] = Counter()
         self._windows: dict[str, tuple[float, int]] = {}
         # Set when the server stops, so that sleeping handlers (latency, fail-slow) wake up.
@@ -124,6 +125,8 @@ class FakeApiStats:
             allowed = used < limit
             if allowed:
                 used += 1
+            else:
+                self.rate_limited += 1
             self._windows[key] = (start, used)
             return allowed, max(limit - used, 0), start + RATE_WINDOW_SECONDS
 
@@ -131,6 +134,7 @@ class FakeApiStats:
         """Forget all counts, rate windows and flaky attempts."""
         with self._lock:
             self.calls = 0
+            self.rate_limited = 0
             self.calls_by_visitor.clear()
             self._flaky.clear()
             self._windows.clear()

@@ -38,7 +38,7 @@ from urllib3.exceptions import ConnectTimeoutError, NameResolutionError, NewConn
 
 from dashboard.config import default_of
 
-from .budget import RateBudget, parse_reset, parse_retry_after
+from .budget import ANYONE, Budget, Spender, parse_reset, parse_retry_after
 from dashboard.addresses import AddressPolicy, AddressRefused, check_base_url, guarded_adapter
 
 from .errors import (
@@ -130,7 +130,7 @@ class PostMetricClient:
         read_timeout: float = default_of("upstream_read_timeout"),
         deadline: float = default_of("upstream_deadline"),
         max_body_bytes: int = default_of("upstream_max_body_bytes"),
-        budget: RateBudget | None = None,
+        budget: Budget | None = None,
         session: requests.Session | None = None,
         sleep: Callable[[float], None] = time.sleep,
         clock: Callable[[], float] = time.monotonic,
@@ -180,9 +180,11 @@ class PostMetricClient:
     # -- public API ----------------------------------------------------------------
 
     def fetch_visitor(
-        self, visitor_id: str, *, on_retry: Callable[[RetryNotice], None] | None = None
+        self, visitor_id: str, *, on_retry: Callable[[RetryNotice], None] | None = None, spender: Spender = ANYONE
     ) -> FetchResult:
         """Look up one visitor. An unknown visitor is an empty ``Visitor``, not an error.
+
+        Each attempt takes one request of the budget on ``spender``'s account.
 
         ``visitor_id`` is trimmed of surrounding white space and otherwise sent exactly.
         Raises ``ValueError`` if nothing is left, or a ``PostMetricError``.
@@ -199,7 +201,7 @@ class PostMetricClient:
             attempt += 1
             remaining = self.deadline - (self._clock() - start)
             try:
-                visitor, body_bytes = self._attempt(vid, attempt, remaining)
+                visitor, body_bytes = self._attempt(vid, attempt, remaining, spender)
             except PostMetricError as err:
                 if err.kind not in RETRIED_KINDS or isinstance(err, RateLimited):
                     raise
@@ -236,9 +238,9 @@ class PostMetricClient:
 
     # -- one attempt ---------------------------------------------------------------
 
-    def _attempt(self, vid: str, attempt: int, remaining: float) -> tuple[Visitor, int]:
+    def _attempt(self, vid: str, attempt: int, remaining: float, spender: Spender) -> tuple[Visitor, int]:
         if self.budget is not None:
-            self.budget.acquire()
+            self.budget.acquire(spender)
         connect_timeout = max(MIN_ATTEMPT_TIME, min(self.connect_timeout, remaining))
         read_timeout = max(MIN_ATTEMPT_TIME, min(self.read_timeout, remaining))
         started = self._clock()

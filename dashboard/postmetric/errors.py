@@ -35,6 +35,8 @@ __all__ = [
     "EndpointNotFound",
     "RateLimited",
     "BudgetExhausted",
+    "AgentShareExceeded",
+    "ReservedForInteractive",
     "ServerError",
     "BadGateway",
     "ServiceUnavailable",
@@ -276,6 +278,37 @@ class BudgetExhausted(RateLimited):
     def _default_message(self) -> str:
         when = self._when("in a minute")
         return f"PostMetric's request limit is reached; try again {when}."
+
+
+class AgentShareExceeded(BudgetExhausted):
+    """This agent has had their share of the key's window while colleagues ask too;
+    PostMetric was not called (the team's budget is left for them)."""
+
+    kind = "agent_limit"
+    title = "Your share of the team's look-ups is used"
+
+    def __init__(self, count: int, **kwargs: object) -> None:
+        self.count = int(count)
+        super().__init__(**kwargs)  # type: ignore[arg-type]
+
+    def _default_message(self) -> str:
+        when = self._when("in a minute")
+        return f"You have made {self.count} look-ups this minute; the team's limit is shared, try again {when}."
+
+
+class ReservedForInteractive(BudgetExhausted):
+    """Background work (a live-view tick, an export) met the reserve kept for agents'
+    own look-ups; PostMetric was not called."""
+
+    kind = "reserved"
+    title = "Agents' look-ups come first"
+
+    def _default_message(self) -> str:
+        when = self._when("in a minute")
+        return (
+            "PostMetric's last requests this minute are kept for agents' look-ups, so live updates and "
+            f"exports wait; they continue {when}."
+        )
 
 
 class ServerError(PostMetricError):

@@ -64,7 +64,9 @@ def look_up(
 ) -> tuple[VisitorAnswer, ViewState]:
     """Ask for the visitor (the named site, or every site) and audit the request when it
     is a look-up of its own; the state returned names the site that was found."""
-    answer = service().find(state.visitor_id, site=state.site, refresh=refresh, watcher=current_user.id)
+    # Live-view ticks and exports are background work: agents' own look-ups come first.
+    background = action == "export" or (refresh and state.live)
+    answer = service().find(state.visitor_id, site=state.site, refresh=refresh, watcher=current_user.id, background=background)
     if answer.site != state.site:
         state = state.with_changes(site=answer.site)
     now = now or datetime.now(timezone.utc)

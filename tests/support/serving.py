@@ -26,10 +26,9 @@ def healthy(url: str) -> bool:
         return False
 
 
-@contextmanager
-def served_dashboard(workdir: Path, api_url: str, **env_extra: str) -> Iterator[str]:
-    """Create the test agent, start `dashboard serve`, yield its URL, stop it."""
-    env = {
+def dashboard_env(workdir: Path, api_url: str, **env_extra: str) -> dict[str, str]:
+    """The environment of a served dashboard (``env_extra`` may set DATABASE_URL, REDIS_URL...)."""
+    return {
         **os.environ,
         "SECRET_KEY": "served-dashboard-secret-0123456789",
         "DATABASE_URL": f"sqlite:///{workdir / 'served.sqlite3'}",
@@ -38,13 +37,31 @@ def served_dashboard(workdir: Path, api_url: str, **env_extra: str) -> Iterator[
         "DASHBOARD_ENV_FILE": str(workdir / "none.env"),
         **env_extra,
     }
+
+
+def create_agent(env: dict[str, str], email: str = AGENT_EMAIL, password: str = AGENT_PASSWORD) -> None:
+    """`dashboard create-agent` (which also creates or migrates the schema)."""
     subprocess.run(
-        [sys.executable, "-m", "dashboard.cli", "create-agent", AGENT_EMAIL, "--password-stdin"],
-        input=AGENT_PASSWORD + "\n", text=True, env=env, cwd=ROOT, check=True, capture_output=True,
+        [sys.executable, "-m", "dashboard.cli", "create-agent", email, "--password-stdin"],
+        input=password + "\n", text=True, env=env, cwd=ROOT, check=True, capture_output=True,
     )
+
+
+@contextmanager
+def served_dashboard(
+    workdir: Path, api_url: str, *, agent: bool = True, workers: int = 1, **env_extra: str
+) -> Iterator[str]:
+    """Create the test agent (unless ``agent=False``), start `dashboard serve`, yield its URL, stop it.
+
+    ``env_extra`` sets more of the environment: DATABASE_URL and REDIS_URL for a
+    dashboard on PostgreSQL and Redis (the SQLite file in ``workdir`` otherwise).
+    """
+    env = dashboard_env(workdir, api_url, **env_extra)
+    if agent:
+        create_agent(env)
     port = closed_port()
     process = subprocess.Popen(
-        [sys.executable, "-m", "dashboard.cli", "serve", "--host", "127.0.0.1", "--port", str(port)],
+        [sys.executable, "-m", "dashboard.cli", "serve", "--host", "127.0.0.1", "--port", str(port), "--workers", str(workers)],
         env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )
     url = f"http://127.0.0.1:{port}"
@@ -61,11 +78,11 @@ def served_dashboard(workdir: Path, api_url: str, **env_extra: str) -> Iterator[
             process.wait()
 
 
-def logged_in_session(base_url: str) -> requests.Session:
-    """A requests session logged in as the test agent."""
+def logged_in_session(base_url: str, email: str = AGENT_EMAIL, password: str = AGENT_PASSWORD) -> requests.Session:
+    """A requests session logged in as the test agent (or as ``email``)."""
     from tests.conftest import csrf_token_from
 
     session = requests.Session()
     token = csrf_token_from(session.get(f"{base_url}/login", timeout=5).text)
-    session.post(f"{base_url}/login", data={"email": AGENT_EMAIL, "password": AGENT_PASSWORD, "csrf_token": token}, timeout=5)
+    session.post(f"{base_url}/login", data={"email": email, "password": password, "csrf_token": token}, timeout=5)
     return session

@@ -35,6 +35,9 @@ EVERY_VARIABLE = {
     "POSTMETRIC_DEADLINE": ("25", "upstream_deadline", 25.0),
     "POSTMETRIC_MAX_BODY_BYTES": ("4096", "upstream_max_body_bytes", 4096),
     "POSTMETRIC_BUDGET_PER_MINUTE": ("60", "upstream_budget_per_minute", 60),
+    "POSTMETRIC_INTERACTIVE_RESERVE": ("0.3", "budget_interactive_reserve", 0.3),
+    "POSTMETRIC_AGENT_SHARE": ("0.5", "budget_agent_share", 0.5),
+    "POSTMETRIC_AGENT_MINIMUM": ("5", "budget_agent_minimum", 5),
     "SESSION_COOKIE_SECURE": ("yes", "session_cookie_secure", True),
     "LOGIN_LIMIT_PER_ACCOUNT": ("3 per 10 minutes", "login_limit_per_account", "3 per 10 minutes"),
     "LOGIN_LIMIT_PER_ADDRESS": ("50/hour", "login_limit_per_address", "50/hour"),
@@ -105,6 +108,9 @@ BOUNDS = {
     "POSTMETRIC_DEADLINE": ("0.1", "0.09"),
     "POSTMETRIC_MAX_BODY_BYTES": ("1024", "1023"),
     "POSTMETRIC_BUDGET_PER_MINUTE": ("1", "0"),
+    "POSTMETRIC_INTERACTIVE_RESERVE": ("0", "-0.1"),
+    "POSTMETRIC_AGENT_SHARE": ("0.01", "0.005"),
+    "POSTMETRIC_AGENT_MINIMUM": ("1", "0"),
     "SET_PASSWORD_LINK_HOURS": ("0.1", "0"),
     "AUDIT_RETENTION_DAYS": ("1", "0"),
     "TRUSTED_PROXIES": ("0", "-1"),
@@ -127,6 +133,14 @@ def test_bounds(name):
     for word in ("soon", "nan", "inf", "1,5"):
         with pytest.raises(ConfigError, match=rf"^{name} must be a number of seconds or a count, not '{word}'\.$"):
             Settings.from_env({"SECRET_KEY": SECRET, name: word})
+
+
+@pytest.mark.parametrize("name,highest,above", [("POSTMETRIC_INTERACTIVE_RESERVE", "0.9", "0.95"), ("POSTMETRIC_AGENT_SHARE", "1", "1.5")])
+def test_shares_have_a_ceiling(name, highest, above):
+    attribute = next(a for a, n in ENVIRONMENT_VARIABLES.items() if n == name)
+    assert getattr(Settings.from_env({"SECRET_KEY": SECRET, name: highest}), attribute) == float(highest)
+    with pytest.raises(ConfigError, match=rf"^{name} must be at most {re.escape(highest)}, not '{re.escape(above)}'\.$"):
+        Settings.from_env({"SECRET_KEY": SECRET, name: above})
 
 
 @pytest.mark.parametrize(

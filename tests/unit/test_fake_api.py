@@ -448,6 +448,7 @@ def test_rate_limit_headers_and_429(start_server: Callable[..., FakeApiServer]) 
     assert response.json()["error"] == {"code": 429, "message": "Too many requests. Rate limit exceeded."}
     assert response.headers["Retry-After"] == "30"
     assert response.headers["X-RateLimit-Remaining"] == "0"
+    assert server.stats.rate_limited == 1 and server.stats.calls == 4
     # Budgets are per key.
     other = start_server(clock=clock, rate_limit=3, api_keys=[DEMO_API_KEY, "pm_" + "c" * 64])
     for _ in range(3):
