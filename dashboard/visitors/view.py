@@ -166,6 +166,18 @@ def filter_description(state: ViewState, selected: Session | None) -> str:
     return ", ".join(parts)
 
 
+def session_matches(
+    visitor: Visitor, state: ViewState, assignment: Sequence[Session | None], entries: Sequence[TimelineEntry]
+) -> dict[str | None, int] | None:
+    """Views per session that the text filter keeps (None without one). Without a chosen
+    session the timeline's entries are exactly those views: no second pass is needed."""
+    if not state.q.strip():
+        return None
+    if state.session is None:
+        return views_per_session([entry.session for entry in entries])
+    return matches_per_session(visitor.page_views, assignment, state.q)
+
+
 def visitor_context(result: Lookup, state: ViewState, now: datetime, page_size: int) -> dict[str, object]:
     """The context of a visitor that was found: summary, sessions, timeline page, share text."""
     visitor = result.visitor
@@ -202,7 +214,7 @@ def visitor_context(result: Lookup, state: ViewState, now: datetime, page_size: 
         "visitor": visitor,
         # With a text filter, the session list says how many views of each session match
         # (the filter swaps only the timeline; the list comes along out of band).
-        "session_matches": matches_per_session(visitor.page_views, assignment, state.q) if state.q.strip() else None,
+        "session_matches": session_matches(visitor, state, assignment, entries),
         "sessions_out_of_band": wants_fragment() and request.htmx.target == "timeline",
         "highlight": highlight_pattern(state.q),
         "referrers": referrer_context(visitor.page_views, assignment),
