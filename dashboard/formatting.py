@@ -6,6 +6,7 @@ import re
 import unicodedata
 from datetime import datetime, timezone
 from functools import lru_cache
+from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import humanize
@@ -134,11 +135,13 @@ def country_name(code: str | None) -> str:
 
 
 @lru_cache(maxsize=1024)
-def country_flag(code: str | None) -> str:
-    """The flag emoji for an ISO 3166-1 alpha-2 code, or an empty string."""
-    if not code or len(code.strip()) != 2 or not code.strip().isascii() or not code.strip().isalpha():
+def country_code(code: str | None) -> str:
+    """The ISO 3166-1 alpha-2 code in capitals (drawn as a badge beside the name, where a
+    flag emoji would need an emoji font that most Linux desktops lack), or ``""``."""
+    code = (code or "").strip()
+    if len(code) != 2 or not code.isascii() or not code.isalpha():
         return ""
-    return "".join(chr(0x1F1E6 + ord(c) - ord("A")) for c in code.strip().upper())
+    return code.upper()
 
 
 # Names whose usual spelling is not just a capital first letter.
@@ -169,6 +172,18 @@ def environment(device: str | None, browser: str | None, os: str | None) -> tupl
         key = (name or "").lower().replace(" ", "")
         parts.append((kind, key if key in ICONS[kind] else "other", title_case(name)))
     return tuple(parts)
+
+
+@lru_cache(maxsize=4096)
+def split_referrer(url: str) -> tuple[str, str]:
+    """A referrer's host (lower case, port kept) and its path with the query, as the
+    timeline compares them with the visitor's own paths; ``("", "")`` when unreadable."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return "", ""
+    path = parts.path or "/"
+    return parts.netloc.lower(), f"{path}?{parts.query}" if parts.query else path
 
 
 def link_scheme_ok(url: str | None) -> bool:

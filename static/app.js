@@ -56,6 +56,13 @@
     });
   });
 
+  // A destructive admin action asks first (forms marked data-confirm; without JavaScript
+  // the server's own checks still apply).
+  document.addEventListener("submit", function (event) {
+    var question = event.target.getAttribute && event.target.getAttribute("data-confirm");
+    if (question && !window.confirm(question)) event.preventDefault();
+  });
+
   // Logging out also forgets the pages htmx keeps for back and forward (htmx 2 keeps
   // them in sessionStorage): they hold customer data that must not outlive the session.
   document.addEventListener("submit", function (event) {
@@ -116,6 +123,10 @@
       var counts = byId("timeline-counts");
       var tick = event.detail.requestConfig && event.detail.requestConfig.elt.id === "timeline";
       if (counts && (!tick || document.querySelector("#timeline .tag.new"))) announce(counts.textContent.replace(/\s+/g, " ").trim());
+    } else if (id === "more-sessions") {
+      // "Show more sessions" is gone: go on at the first session it brought.
+      var next = byId(target.getAttribute("data-focus-next") || "");
+      if (next) next.focus();
     } else if (id === "load-more") {
       // Pressed "Load more": go on reading at the first new row (not when scrolling loaded it).
       var trigger = event.detail.requestConfig && event.detail.requestConfig.triggeringEvent;
@@ -124,8 +135,17 @@
     }
   });
 
+  // The tab's title follows the view on screen: the timeline names it after each swap
+  // (a filter swaps only the timeline), else whatever the main area holds.
+  function syncTitle() {
+    var source = byId("timeline") || document.querySelector("#main [data-title]");
+    var title = source && source.getAttribute("data-title");
+    if (title && document.title !== title) document.title = title;
+  }
+
   // The session list follows the session filter (the filter swaps only the timeline).
   function syncView() {
+    syncTitle();
     var timeline = byId("timeline");
     var current = timeline ? timeline.getAttribute("data-session") || "" : null;
     document.querySelectorAll(".session-list a[data-session-id]").forEach(function (link) {

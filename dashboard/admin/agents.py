@@ -46,7 +46,13 @@ def saved(agent: Agent, done: str, message: str):
 
 def render_agents(form: AddAgentForm | None = None, status: int = 200):
     agents = db.session.scalars(select(Agent).order_by(Agent.email)).all()
-    return render_page("admin/agents.html", {}, status=status, section="agents", agents=agents, form=form or AddAgentForm())
+    # The page offers no action that would be refused: the last active admin can be
+    # neither disabled nor made an agent (and nobody is offered to disable themselves).
+    active_admins = [agent.id for agent in agents if agent.is_admin and agent.active]
+    last_admin_id = active_admins[0] if len(active_admins) == 1 else None
+    return render_page(
+        "admin/agents.html", {}, status=status, section="agents", agents=agents, form=form or AddAgentForm(), last_admin_id=last_admin_id
+    )
 
 
 def render_link(agent: Agent, *, new: bool):

@@ -11,9 +11,35 @@ from dashboard import audit
 from dashboard.admin.blueprint import bp
 from dashboard.extensions import db
 from dashboard.models import Agent
+from dashboard.postmetric.errors import PostMetricError
 from dashboard.rendering import render_page
 
 PAGE_SIZE = 50
+
+
+def _error_titles(cls: type[PostMetricError]) -> dict[str, str]:
+    titles = {cls.kind: cls.title} if "kind" in cls.__dict__ else {}
+    for subclass in cls.__subclasses__():
+        titles.update(_error_titles(subclass))
+    return titles
+
+
+# An outcome code of the audit trail -> (what the admin reads, the badge's tone). Failed
+# look-ups are named by their error's own title, so a new error kind is labelled too.
+OUTCOMES: dict[str, tuple[str, str]] = {
+    **{kind: (title, "error") for kind, title in _error_titles(PostMetricError).items()},
+    "rate_limited": ("PostMetric's request limit is reached", "warn"),
+    "ok": ("Found", "ok"),
+    "unknown": ("Not known to PostMetric", "neutral"),
+    "stale": ("Saved copy shown (PostMetric failed)", "warn"),
+    "no_site": ("No PostMetric site set up", "error"),
+    "error": ("Failed", "error"),
+}
+
+
+def outcome_badge(code: str | None) -> tuple[str, str]:
+    """The label and tone of an outcome code; an unknown code is shown as it is."""
+    return OUTCOMES.get(code or "", (code or "none", "neutral"))
 AUDIT_BLOCKS = {"main": "main", "audit-results": "audit_results"}
 
 
@@ -55,6 +81,7 @@ def show_audit():
         problem=problem,
         agents=db.session.scalars(select(Agent).order_by(Agent.email)).all(),
         retention_days=current_app.extensions["settings"].audit_retention_days,
+        outcome_badge=outcome_badge,
     )
 
 

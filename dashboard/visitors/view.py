@@ -5,6 +5,7 @@ an agent downloads is built exactly as the one on screen.
 """
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Sequence
@@ -14,6 +15,7 @@ from flask_login import current_user
 
 from dashboard import audit
 from dashboard.extensions import db
+from dashboard.formatting import shorten, visible_text
 from dashboard.lookup import Lookup, VisitorAnswer, VisitorService
 from dashboard.postmetric.models import Session, Visitor
 from dashboard.rendering import wants_fragment
@@ -24,8 +26,10 @@ from dashboard.timeline import (
     build_entries,
     contact_context,
     contact_index,
+    matches_per_session,
     page_of,
     parse_moment,
+    referrer_context,
     views_per_session,
 )
 from dashboard.visitors import share
@@ -98,6 +102,7 @@ def visitor_view(state: ViewState, *, refresh: bool, new_lookup: bool) -> Visito
     result, search = answer.result, answer.search
     context: dict[str, object] = {
         "state": shown,
+        "page_title": page_title(shown),
         "now": now,
         "search_value": state.visitor_id,
         "setup_error": answer.not_asked.sentence if answer.not_asked else None,
@@ -113,6 +118,22 @@ def visitor_view(state: ViewState, *, refresh: bool, new_lookup: bool) -> Visito
     if result is not None and result.visitor is not None:
         context.update(visitor_context(result, shown, now, settings.timeline_page_size))
     return VisitorView(shown, status_of(answer), context)
+
+
+def page_title(state: ViewState) -> str:
+    """The tab's title: the visitor first (agents keep many tabs open), then the filter."""
+    parts = [shorten(visible_text(state.visitor_id), 40)]
+    if state.q.strip():
+        parts.append(f"“{shorten(visible_text(state.q.strip()), 30)}”")
+    if state.session:
+        parts.append("one session")
+    return " · ".join([*parts, "Visitor Lookup"])
+
+
+def highlight_pattern(query: str) -> re.Pattern[str] | None:
+    """What the rows mark for the text filter (case-insensitive, the text taken literally)."""
+    needle = visible_text(query.strip())
+    return re.compile(re.escape(needle), re.IGNORECASE) if needle else None
 
 
 def timeline_entries(visitor: Visitor, state: ViewState, assignment: Sequence[Session | None] | None = None) -> list[TimelineEntry]:
@@ -145,6 +166,18 @@ def filter_description(state: ViewState, selected: Session | None) -> str:
     if state.order == "asc":
         parts.append("oldest first")
     return ", ".join(parts)
+
+
+def session_matches(
+    visitor: Visitor, state: ViewState, assignment: Sequence[Session | None], entries: Sequence[TimelineEntry]
+) -> dict[str | None, int] | None:
+    """Views per session that the text filter keeps (None without one). Without a chosen
+    session the timeline's entries are exactly those views: no second pass is needed."""
+    if not state.q.strip():
+        return None
+    if state.session is None:
+        return views_per_session([entry.session for entry in entries])
+    return matches_per_session(visitor.page_views, assignment, state.q)
 
 
 def visitor_context(result: Lookup, state: ViewState, now: datetime, page_size: int) -> dict[str, object]:
@@ -181,6 +214,12 @@ def visitor_context(result: Lookup, state: ViewState, now: datetime, page_size: 
     )
     return {
         "visitor": visitor,
+        # With a text filter, the session list says how many views of each session match
+        # (the filter swaps only the timeline; the list comes along out of band).
+        "session_matches": session_matches(visitor, state, assignment, entries),
+        "sessions_out_of_band": wants_fragment() and request.htmx.target == "timeline",
+        "highlight": highlight_pattern(state.q),
+        "referrers": referrer_context(visitor.page_views, assignment),
         "sessions": [SessionRow(s) for s in listed],
         "more_sessions": [SessionRow(s) for s in more],
         "session_choices": sessions[:MAX_SESSIONS_LISTED],

@@ -110,9 +110,9 @@ def test_relative_time():
 
 def test_countries():
     assert f.country_name("US") == "United States"
-    assert f.country_flag("us") == "\U0001f1fa\U0001f1f8"
+    assert f.country_code(" us ") == "US"
     assert f.country_name(None) == "Unknown country"
-    assert f.country_flag("") == "" and f.country_flag("<b>") == ""
+    assert f.country_code("") == "" and f.country_code("<b>") == "" and f.country_code("ÄÖ") == ""
     assert f.country_name("ZZ") == "ZZ"
 
 
@@ -178,3 +178,15 @@ def test_times_at_the_ends_of_the_calendar_do_not_overflow():
 def test_csv_cells_that_a_spreadsheet_would_run_are_neutralised(cell):
     assert f.neutralise_cell(cell) == "'" + cell
     assert f.neutralise_cell("plain") == "plain" and f.neutralise_cell(None) == "" and f.neutralise_cell(12) == "12"
+
+
+@pytest.mark.parametrize(
+    ("url", "parts"),
+    [
+        ("https://Shop.Example.com/cart?step=2", ("shop.example.com", "/cart?step=2")),
+        ("https://www.google.com", ("www.google.com", "/")),
+        ("http://[x", ("", "")),
+    ],
+)
+def test_a_referrer_splits_into_host_and_path(url, parts):
+    assert f.split_referrer(url) == parts

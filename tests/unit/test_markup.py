@@ -2,6 +2,8 @@
 the templates' macros drew before them."""
 from __future__ import annotations
 
+import re
+
 from datetime import datetime, timedelta, timezone
 
 import pytest
@@ -50,9 +52,9 @@ def test_ago_says_how_long_ago_with_both_times_on_hover(request_in):
 @pytest.mark.parametrize(
     ("value", "html"),
     [
-        ("<script>alert(1)</script>", "<bdi>&lt;script&gt;alert(1)&lt;/script&gt;</bdi>"),
-        ('" onmouseover="x', "<bdi>&#34; onmouseover=&#34;x</bdi>"),
-        ("a\u202eb\x00", "<bdi>a[U+202E]b[U+0000]</bdi>"),
+        ("<script>alert(1)</script>", '<bdi title="&lt;script&gt;alert(1)&lt;/script&gt;">&lt;script&gt;alert(1)&lt;/script&gt;</bdi>'),
+        ('" onmouseover="x', '<bdi title="&#34; onmouseover=&#34;x">&#34; onmouseover=&#34;x</bdi>'),
+        ("a\u202eb\x00", '<bdi title="a[U+202E]b[U+0000]">a[U+202E]b[U+0000]</bdi>'),
         ("", '<span class="muted"></span>'),
         (None, '<span class="muted"></span>'),
     ],
@@ -76,20 +78,48 @@ def test_long_untrusted_text_is_cut_with_the_whole_text_one_click_away():
         (
             "https://example.com/?q=<x>&a=\"1\"",
             '<a class="referrer" href="https://example.com/?q=&lt;x&gt;&amp;a=&#34;1&#34;" rel="noopener noreferrer nofollow" '
-            'target="_blank" title="https://example.com/?q=&lt;x&gt;&amp;a=&#34;1&#34;"><bdi>https://example.com/?q=&lt;x&gt;&amp;a=&#34;1&#34;</bdi></a>',
+            'target="_blank" title="https://example.com/?q=&lt;x&gt;&amp;a=&#34;1&#34;"><bdi>example.com</bdi></a>',
         ),
-        ("javascript:alert(1)", '<bdi>javascript:alert(1)</bdi> <span class="muted">(not linked)</span>'),
-        ("https://a.example/\u202e", '<bdi>https://a.example/[U+202E]</bdi> <span class="muted">(not linked)</span>'),
+        ("javascript:alert(1)", '<bdi title="javascript:alert(1)">javascript:alert(1)</bdi> <span class="muted">(not linked)</span>'),
+        ("https://a.example/\u202e", '<bdi title="https://a.example/[U+202E]">https://a.example/[U+202E]</bdi> <span class="muted">(not linked)</span>'),
     ],
 )
-def test_referrers_link_only_clean_http_urls(url, html):
+def test_referrers_link_only_clean_http_urls_and_show_their_host(url, html):
     assert markup.referrer_link(url) == html
 
 
+OWN = frozenset({"shop.example"})
+
+
+@pytest.mark.parametrize(
+    ("url", "previous", "shown"),
+    [
+        ("https://shop.example/cart", "/cart", '<span class="muted">previous page</span>'),
+        ("https://shop.example/cart?step=2", "/cart", "<bdi>/cart?step=2</bdi>"),
+        ("https://shop.example/<b>", None, "<bdi>/&lt;b&gt;</bdi>"),
+        ("https://www.google.com/search?q=shop", "/search?q=shop", "<bdi>www.google.com</bdi>"),
+    ],
+)
+def test_a_referrer_on_the_own_site_is_its_path_or_the_previous_page(url, previous, shown):
+    html = markup.referrer_link(url, previous, OWN)
+    assert html.endswith(f'title="{markup.escape(url)}">{shown}</a>')
+
+
 def test_a_long_referrer_is_shortened_on_the_page_and_whole_on_hover():
-    url = "https://example.com/" + "p" * 100
-    html = markup.referrer_link(url)
-    assert f'title="{url}"' in html and f"<bdi>{url[:59]}…</bdi>" in html
+    url = "https://shop.example/" + "p" * 100
+    html = markup.referrer_link(url, None, OWN)
+    assert f'title="{url}"' in html and f"<bdi>/{'p' * 58}…</bdi>" in html
+
+
+def test_filtered_text_is_marked_after_escaping():
+    pattern = re.compile(re.escape("a&b"), re.IGNORECASE)
+    assert markup.untrusted("<A&B> and a&b", highlight=pattern) == (
+        '<bdi title="&lt;A&amp;B&gt; and a&amp;b">&lt;<mark>A&amp;B</mark>&gt; and <mark>a&amp;b</mark></bdi>'
+    )
+    amp = re.compile(re.escape("amp"), re.IGNORECASE)  # never matches inside an entity
+    assert markup.untrusted("&", highlight=amp) == '<bdi title="&amp;">&amp;</bdi>'
+    long = markup.untrusted("x" * 30 + "needle", 10, highlight=re.compile("needle"))
+    assert "<mark>" not in long.split("</summary>")[0] and '<bdi class="full-text">' + "x" * 30 + "<mark>needle</mark>" in long
 
 
 @pytest.mark.parametrize(
@@ -116,7 +146,7 @@ def test_a_sessions_environment_draws_icons_labels_and_the_country(request_in):
         '<span class="env"><svg class="icon" aria-hidden="true" focusable="false"><use href="/static/icons.svg#device-desktop"></use></svg> Desktop</span> '
         '<span class="env"><svg class="icon" aria-hidden="true" focusable="false"><use href="/static/icons.svg#browser-chrome"></use></svg> Chrome</span> '
         '<span class="env"><svg class="icon" aria-hidden="true" focusable="false"><use href="/static/icons.svg#os-macos"></use></svg> macOS</span> '
-        '<span class="env"><span class="flag" aria-hidden="true">\U0001F1EC\U0001F1E7</span> United Kingdom</span>'
+        '<span class="env"><span class="country-code" aria-hidden="true">GB</span> United Kingdom</span>'
     )
     assert markup.session_environment(Sess()).endswith('<span class="env">Unknown country</span>')
 

@@ -12,8 +12,10 @@ from dashboard.timeline import (
     contact_context,
     contact_index,
     contact_label,
+    matches_per_session,
     page_of,
     parse_moment,
+    referrer_context,
     views_per_session,
 )
 
@@ -274,3 +276,30 @@ def test_contact_context_says_where_the_visitor_was():
     none_before = contact_context(views, at(0))
     assert none_before.last_before is None and none_before.gap is None and none_before.views_after == 4
     assert not none_before.active_near
+
+
+def test_matches_per_session_count_the_filtered_views_of_every_session():
+    sessions = [session("a", 0, 10), session("b", 20, 30)]
+    views = [view(1, "/cart"), view(2, "/Cart/items"), view(21, "/home", title="Your CART"), view(22, "/home"), view(50, "/cart")]
+    assigned = assign_page_views(sessions, views)
+    assert matches_per_session(views, assigned, "  cart ") == {"a": 2, "b": 1, None: 1}
+    assert matches_per_session(views, assigned, "nothing") == {}
+
+
+def test_referrers_learn_the_own_site_from_the_previous_page():
+    sessions = [session("a", 0, 10), session("b", 20, 30)]
+
+    def ref(minutes, path, referrer):
+        return PageView(path=path, timestamp=at(minutes), referrer=referrer)
+
+    views = [  # newest first, as PostMetric sends them
+        ref(22, "/pay", "https://evil.example/cart"),  # another host naming the path once: not the site
+        ref(21, "/cart", "https://www.google.com/search?q=shop"),
+        ref(4, "/pay", "https://shop.example/checkout"),
+        ref(3, "/checkout", "https://Shop.Example/cart"),
+        ref(2, "/cart", "https://shop.example/home"),
+        ref(1, "/home", None),
+    ]
+    context = referrer_context(views, assign_page_views(sessions, views))
+    assert context.own_hosts == frozenset({"shop.example"})
+    assert [context.previous_path(v) for v in views] == ["/cart", None, "/checkout", "/cart", "/home", None]
