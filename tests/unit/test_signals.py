@@ -19,6 +19,7 @@ from dashboard.formatting import HIDDEN_CHARACTERS
 from dashboard.postmetric.models import PageView, Session, Visitor, parse_visitor_payload
 from dashboard.signals import Signal, find_signals, looks_like_error
 from dashboard.timeline import assign_page_views, parse_moment
+from tests.support.signals import SIGNALS_VISITOR_KINDS
 
 T0 = datetime(2024, 5, 1, 9, 0, tzinfo=timezone.utc)
 
@@ -63,15 +64,7 @@ def demo(visitor_id: str) -> Visitor:
 def test_the_signals_visitor_shows_every_kind():
     visitor = demo(SIGNALS_VISITOR_ID)
     result = found(visitor, parse_moment(SIGNALS_CONTACT_AT))
-    assert kinds(result) == [
-        "last_before_contact",
-        "error_page",
-        "error_page",
-        "repeated",
-        "loop",
-        "long_stay",
-        "several_devices",
-    ]
+    assert kinds(result) == SIGNALS_VISITOR_KINDS
     by_kind = {signal.kind: signal for signal in reversed(result)}  # the first of each kind
     assert by_kind["last_before_contact"].sentence == "Last page before contact: “Contact us” (/contact), 1 min before contact."
     assert [t.anchor for t in by_kind["last_before_contact"].targets] == ["view-20240211t190900"]
