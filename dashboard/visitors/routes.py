@@ -9,7 +9,7 @@ from flask import Blueprint, abort, current_app, flash, make_response, redirect,
 from flask_login import current_user
 from sqlalchemy import func, select
 
-from dashboard import audit
+from dashboard import audit, signals, tickets
 from dashboard.extensions import db
 from dashboard.formatting import shorten, visible_text
 from dashboard.lookup import Lookup, NoSiteConfigured, SiteSearch, UnknownSite, VisitorService
@@ -365,6 +365,8 @@ def visitor_context(result: Lookup, state: ViewState, now: datetime, page_size: 
         visitor, entries, zone=agent_zone(), link=link, contact=contact, filters=filter_description(state, selected)
     )
     return {
+        **signals.view_context(visitor, assignment, moment, page),
+        "seen_tickets": tickets.seen_before(db.session, result.site.slug, state.visitor_id, state.ticket),
         "visitor": visitor,
         "sessions": [SessionRow(s, per_session.get(s.session_id, 0)) for s in listed],
         "more_sessions": [SessionRow(s, per_session.get(s.session_id, 0)) for s in more],
