@@ -91,7 +91,7 @@ def test_the_documentation_example_has_its_error_page_and_three_devices_and_noth
     result = found(demo(EXAMPLE_VISITOR_ID))
     assert kinds(result) == ["error_page", "several_devices"]
     assert result[0].sentence == "Error page: “Something went wrong” (/checkout/error)."
-    assert result[1].sentence == "Sessions on 3 devices: mobile, tablet, desktop."
+    assert result[1].sentence == "Sessions on 3 devices: desktop, mobile, tablet."
     # Each device links the first page of its latest session, newest first.
     assert [t.session_id for t in result[1].targets] == ["session_460", "session_458", "session_457"]
 
@@ -237,6 +237,18 @@ def test_a_loop_does_not_cross_sessions():
     assert not of_kind(found(visitor_of(sessions, views)), "loop")
 
 
+def test_a_loop_ending_a_session_stays_in_it_when_the_next_session_starts_on_the_same_page():
+    views = [view(0, "/a"), view(1, "/b"), view(2, "/a"), view(3, "/b"), view(30, "/b"), view(31, "/a"), view(32, "/b")]
+    sessions = [session("one", 0, 3), session("two", 30, 32)]
+    (signal,) = of_kind(found(visitor_of(sessions, views)), "loop")
+    assert [t.session_id for t in signal.targets] == ["one"] * 4
+
+
+def test_one_page_over_and_over_is_no_loop():
+    views = [view(i, "/same") for i in range(0, 60, 15)]
+    assert not of_kind(found(visitor_of([session("s", 0, 60)], views)), "loop")
+
+
 # --- long stays ---------------------------------------------------------------------------
 
 
@@ -293,6 +305,15 @@ def test_several_devices(devices, count):
     sessions = [session(f"s{i}", 10 * i, 10 * i + 1, device=d) for i, d in enumerate(devices)]
     views = [view(10 * i) for i in range(len(devices))]
     assert len(of_kind(found(visitor_of(sessions, views)), "several_devices")) == count
+
+
+def test_devices_are_named_as_first_written_in_order_of_first_use():
+    sessions = [session("a", 0, 1, device="Desktop "), session("b", 10, 11, device="mobile"), session("c", 20, 21, device="desktop")]
+    views = [view(0), view(10), view(20)]
+    (signal,) = of_kind(found(visitor_of(sessions, views)), "several_devices")
+    assert signal.sentence == "Sessions on 2 devices: Desktop, mobile."
+    # Each device links the first view of its latest session.
+    assert [t.session_id for t in signal.targets] == ["c", "b"]
 
 
 # --- anchors ---------------------------------------------------------------------------
