@@ -251,17 +251,64 @@ def events_query(audit_filter: AuditFilter) -> Select:
     return audit_filter.apply(query).order_by(LookupEvent.created_at.desc(), LookupEvent.id.desc())
 
 
+def stored_utc(created: datetime) -> datetime:
+    """An event's time as aware UTC: SQLite hands back naive date-times, all written in UTC."""
+    return created.replace(tzinfo=timezone.utc) if created.tzinfo is None else created.astimezone(timezone.utc)
+
+
 def audit_rows(results: Iterable[tuple[LookupEvent, str | None]]) -> Iterator[AuditRow]:
     for event, email in results:
-        created = event.created_at
-        # SQLite hands back naive date-times; every one was written in UTC.
-        created = created.replace(tzinfo=timezone.utc) if created.tzinfo is None else created.astimezone(timezone.utc)
-        yield AuditRow(created, email or "(deleted agent)", event.site, event.visitor_id, event.action, event.outcome, event.ticket)
+        yield AuditRow(stored_utc(event.created_at), email or "(deleted agent)", event.site, event.visitor_id, event.action, event.outcome, event.ticket)
 
 
 def count_events(session: Session, audit_filter: AuditFilter) -> int:
     query = audit_filter.apply(select(func.count()).select_from(LookupEvent))
     return session.scalar(query) or 0
+
+
+@dataclass(frozen=True)
+class TicketLookup:
+    """An earlier look-up of a visitor that named a ticket."""
+
+    ticket: str
+    agent: str  # the local part of the agent's e-mail address
+    created_at: datetime  # aware, UTC
+
+
+def ticket_history(
+    session: Session, site: str, visitor_id: str, exclude_ticket: str | None = None, limit: int = 5
+) -> list[TicketLookup]:
+    """The newest ``limit`` distinct tickets this visitor was looked up for on ``site``,
+    each with its latest look-up and that look-up's agent, newest first.
+
+    ``exclude_ticket`` (the ticket on screen) is left out: it is not "seen before".
+    """
+    latest = (
+        func.row_number()
+        .over(partition_by=LookupEvent.ticket, order_by=(LookupEvent.created_at.desc(), LookupEvent.id.desc()))
+        .label("latest")
+    )
+    lookups = select(LookupEvent.ticket, LookupEvent.created_at, LookupEvent.agent_id, latest).where(
+        LookupEvent.visitor_id == visitor_id, LookupEvent.site == site, LookupEvent.ticket.is_not(None)
+    )
+    if exclude_ticket:
+        lookups = lookups.where(LookupEvent.ticket != exclude_ticket)
+    ranked = lookups.subquery()
+    rows = session.execute(
+        select(ranked.c.ticket, ranked.c.created_at, Agent.email)
+        .outerjoin(Agent, ranked.c.agent_id == Agent.id)
+        .where(ranked.c.latest == 1)
+        .order_by(ranked.c.created_at.desc())
+        .limit(limit)
+    ).all()
+    return [
+        TicketLookup(
+            ticket,
+            email.partition("@")[0] if email else "(deleted agent)",
+            stored_utc(created),
+        )
+        for ticket, created, email in rows
+    ]
 
 
 CSV_COLUMNS = ("time_utc", "agent", "site", "visitor_id", "action", "outcome", "ticket")

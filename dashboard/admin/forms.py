@@ -4,6 +4,7 @@ from wtforms import BooleanField, EmailField, PasswordField, StringField, URLFie
 from wtforms.validators import DataRequired, Length, Optional, ValidationError
 
 from dashboard.config import ConfigError, validate_base_url
+from dashboard.tickets import EXAMPLE_TEMPLATE, MAX_TEMPLATE_LENGTH, InvalidTemplate, clean_template
 
 
 def looks_like_email(_form, field) -> None:
@@ -31,9 +32,21 @@ def plausible_key(_form, field) -> None:
     field.data = value
 
 
+def ticket_template(_form, field) -> None:
+    try:
+        field.data = clean_template(field.data)
+    except InvalidTemplate as error:
+        raise ValidationError(str(error)) from None
+
+
 class SiteForm(FlaskForm):
     """Add a site (key required) or edit one (an empty key keeps the stored one)."""
 
     name = StringField("Name", validators=[DataRequired(message="Give the site a name."), Length(max=200)])
     base_url = URLField("API base URL", validators=[DataRequired(message="Enter the base URL of the site's PostMetric API."), Length(max=500), http_url])
     api_key = PasswordField("API key", validators=[Optional(), Length(max=500), plausible_key])
+    ticket_url_template = URLField(
+        "Ticket URL template",
+        description=f"Optional. Links earlier tickets of a visitor, e.g. {EXAMPLE_TEMPLATE}",
+        validators=[Optional(), Length(max=MAX_TEMPLATE_LENGTH), ticket_template],
+    )

@@ -103,7 +103,12 @@ def add_site():
         form.api_key.errors.append("Enter the site's API key.")
     if not check_address(form):
         return render_sites(form, status=400)
-    site = Site(slug=unique_slug(db.session, form.name.data), name=form.name.data.strip(), base_url=form.base_url.data)
+    site = Site(
+        slug=unique_slug(db.session, form.name.data),
+        name=form.name.data.strip(),
+        base_url=form.base_url.data,
+        ticket_url_template=form.ticket_url_template.data or None,
+    )
     store_key(site, form.api_key.data, key_box())
     db.session.add(site)
     db.session.commit()
@@ -124,7 +129,7 @@ def moved_without_key(old_base_url: str, form: SiteForm) -> bool:
 
 @bp.route("/sites/<slug>/edit", methods=["GET", "POST"])
 def edit_site(slug: str):
-    """Change a site's name or base URL, or replace its key."""
+    """Change a site's name, base URL or ticket URL template, or replace its key."""
     site = site_or_404(slug)
     form = SiteForm(obj=site) if request.method == "GET" else SiteForm()
     if request.method == "GET":
@@ -140,6 +145,7 @@ def edit_site(slug: str):
         else:
             site.name = form.name.data.strip()
             site.base_url = form.base_url.data
+            site.ticket_url_template = form.ticket_url_template.data or None
             if form.api_key.data:
                 store_key(site, form.api_key.data, key_box())
             db.session.commit()

@@ -32,6 +32,8 @@ __all__ = [
     "LARGE_VISITOR_ID",
     "HUGE_VISITOR_ID",
     "HOSTILE_VISITOR_ID",
+    "SIGNALS_VISITOR_ID",
+    "SIGNALS_CONTACT_AT",
     "ODD_VISITOR_ID",
     "HUGE_TOTALS",
     "build_visitor_payload",
@@ -51,6 +53,9 @@ UNKNOWN_VISITOR_ID = "visitor_unknown"
 LARGE_VISITOR_ID = "visitor_large"
 HUGE_VISITOR_ID = "visitor_huge"
 HOSTILE_VISITOR_ID = "visitor_hostile"
+SIGNALS_VISITOR_ID = "visitor_signals"
+#: The ticket moment that goes with visitor_signals (its "last page before contact").
+SIGNALS_CONTACT_AT = "2024-02-11T19:10:00Z"
 # An ID a browser would rewrite if put in a path segment: exercises the query-form URLs.
 ODD_VISITOR_ID = "odd/id ?#%&é"
 
@@ -106,6 +111,13 @@ DEMO_VISITORS: list[DemoVisitor] = [
         "Hostile content",
         "Titles, paths and referrers with markup, javascript: and data: URLs, "
         "bidi overrides, control characters, template syntax and very long text.",
+    ),
+    DemoVisitor(
+        SIGNALS_VISITOR_ID,
+        "What stands out",
+        "Two sessions on two devices with an error page, a 404, repeated attempts at "
+        "payment, a loop between cart and shipping and a long stay; open it with "
+        f"at={SIGNALS_CONTACT_AT} for the last page before contact.",
     ),
     DemoVisitor(
         ODD_VISITOR_ID,
@@ -558,6 +570,49 @@ def _hostile_visitor() -> _Record:
     return _record(sessions, views)
 
 
+# --- visitor_signals ----------------------------------------------------------------
+
+
+def _signals_visitor() -> _Record:
+    """One of each thing the "What stands out" panel names (see dashboard.signals)."""
+    first, second = _utc(2024, 2, 10, 9, 0), _utc(2024, 2, 11, 19, 0)
+    desktop: list[tuple[float, _PageSpec]] = [
+        (0, ("/", "Homepage", "https://google.com")),
+        (1, ("/products/widget-pro", "Widget Pro", _internal("/"))),
+        (2, ("/products/old-widget", "Page not found", _internal("/products/widget-pro"))),  # a 404
+        (3, ("/products/widget-pro", "Widget Pro", None)),
+        (5, ("/pricing", "Pricing", _internal("/products/widget-pro"))),  # 16 minutes here: a long stay
+        (21, ("/cart", "Your cart", _internal("/pricing"))),
+        (22, ("/shipping", "Shipping and delivery", _internal("/cart"))),  # back and forth, five times
+        (23, ("/cart", "Your cart", _internal("/shipping"))),
+        (24, ("/shipping", "Shipping and delivery", _internal("/cart"))),
+        (25, ("/cart", "Your cart", _internal("/shipping"))),
+        (27, ("/account/login", "Sign in", _internal("/cart"))),
+        (29, ("/account", "Your account", _internal("/account/login"))),
+    ]
+    mobile: list[tuple[float, _PageSpec]] = [
+        (0, ("/cart", "Your cart", None)),
+        (1, ("/checkout", "Checkout", _internal("/cart"))),
+        (2, ("/checkout/payment", "Checkout: payment", _internal("/checkout"))),  # three tries in 5 min
+        (3, ("/checkout/error", "Payment failed", _internal("/checkout/payment"))),
+        (5, ("/checkout", "Checkout", _internal("/checkout/error"))),
+        (6, ("/checkout/payment", "Checkout: payment", _internal("/checkout"))),
+        (7, ("/checkout/payment", "Checkout: payment", _internal("/checkout/payment"))),
+        (9, ("/contact", "Contact us", _internal("/checkout/payment"))),  # then they wrote in (19:10)
+        (12, ("/contact/sent", "Message sent", _internal("/contact"))),
+    ]
+    sessions, views = [], []
+    for session_id, start, environment, pages in (
+        ("sess_signals_desktop", first, ("desktop", "chrome", "windows", "NL"), desktop),
+        ("sess_signals_mobile", second, ("mobile", "safari", "ios", "NL"), mobile),
+    ):
+        sessions.append(
+            _session(session_id, start, start + timedelta(minutes=pages[-1][0]), len(pages), *environment)
+        )
+        views.extend(_page_view(path, start + timedelta(minutes=minutes), title, referrer) for minutes, (path, title, referrer) in pages)
+    return _record(sessions, views)
+
+
 # --- visitor_live -------------------------------------------------------------------
 
 
@@ -629,6 +684,8 @@ def _fixed_record(visitor_id: str) -> _Record | None:
         return _bulk_visitor(20000, *HUGE_TOTALS, _utc(2019, 1, 1, 6), _utc(2024, 6, 28, 22))
     if visitor_id == HOSTILE_VISITOR_ID:
         return _hostile_visitor()
+    if visitor_id == SIGNALS_VISITOR_ID:
+        return _signals_visitor()
     if visitor_id == ODD_VISITOR_ID:
         example = _example_visitor()
         return _Record(example.sessions[:2], tuple(v for v in example.page_views if v["timestamp"] >= "2024-01-19"))

@@ -13,7 +13,7 @@ from typing import Sequence
 from flask import current_app, request
 from flask_login import current_user
 
-from dashboard import audit
+from dashboard import audit, signals, tickets
 from dashboard.extensions import db
 from dashboard.formatting import shorten, visible_text
 from dashboard.lookup import Lookup, VisitorAnswer, VisitorService
@@ -213,6 +213,8 @@ def visitor_context(result: Lookup, state: ViewState, now: datetime, page_size: 
         visitor, entries, zone=agent_zone(), link=link, contact=contact, filters=filter_description(state, selected)
     )
     return {
+        **signals.view_context(visitor, assignment, moment, page),
+        "seen_tickets": tickets.seen_before(db.session, result.site.slug, state.visitor_id, state.ticket),
         "visitor": visitor,
         # With a text filter, the session list says how many views of each session match
         # (the filter swaps only the timeline; the list comes along out of band).
