@@ -14,6 +14,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 
+from dashboard import metrics
 from dashboard.addresses import AddressPolicy
 from dashboard.config import Settings
 from dashboard.formatting import shorten, visible_text
@@ -59,6 +60,13 @@ class Lookup:
     stale: bool
     error: PostMetricError | None
     attempts: int = 1
+    cache: str = "miss"
+    """hit, miss (this request asked PostMetric), coalesced (joined another's fetch) or stale."""
+
+    @property
+    def upstream_calls(self) -> int:
+        """HTTP calls this request itself made to PostMetric."""
+        return self.attempts if self.cache == "miss" else 0
 
     @property
     def outcome(self) -> str:
@@ -234,6 +242,8 @@ class VisitorService:
                     max_body_bytes=self.settings.upstream_max_body_bytes,
                     budget=self.budgets.get(site.api_key),
                     address_policy=self.address_policy,
+                    pool_size=self.settings.server_threads,
+                    observer=metrics.upstream_observer(site.slug),
                 )
                 self._clients[identity] = client
             return client
@@ -245,6 +255,7 @@ class VisitorService:
         site_slug: str | None = None,
         refresh: bool = False,
         watcher: Hashable | None = None,
+        request_id: str | None = None,
     ) -> Lookup:
         """The visitor from one site (the first when none is named), from the cache or from
         PostMetric; errors come back in the result.
@@ -252,55 +263,92 @@ class VisitorService:
         ``watcher`` (an agent) can ask ``progress.for_watcher`` meanwhile whether a fetch
         it waits for is being retried.
         """
-        return self.lookup_at(self.site(site_slug), visitor_id, refresh=refresh, watcher=watcher)
+        return self.lookup_at(self.site(site_slug), visitor_id, refresh=refresh, watcher=watcher, request_id=request_id)
 
     def find(
-        self, visitor_id: str, *, site: str | None = None, refresh: bool = False, watcher: Hashable | None = None
+        self,
+        visitor_id: str,
+        *,
+        site: str | None = None,
+        refresh: bool = False,
+        watcher: Hashable | None = None,
+        request_id: str | None = None,
     ) -> VisitorAnswer:
         """The named site's answer, or every site's when none is named; never raises for
-        a missing or unknown site (the answer says so instead)."""
+        a missing or unknown site (the answer says so instead). ``request_id`` goes to
+        PostMetric with each call this look-up makes."""
         try:
             if site:
-                search = SiteSearch((self.lookup(visitor_id, site_slug=site, refresh=refresh, watcher=watcher),))
+                search = SiteSearch(
+                    (self.lookup(visitor_id, site_slug=site, refresh=refresh, watcher=watcher, request_id=request_id),)
+                )
             else:
-                search = self.search(visitor_id, refresh=refresh, watcher=watcher)
+                search = self.search(visitor_id, refresh=refresh, watcher=watcher, request_id=request_id)
                 if len(search.lookups) > 1 and search.found:
                     site = search.shown.site.slug
         except (NoSiteConfigured, UnknownSite) as problem:
             return VisitorAnswer(site, None, problem)
         return VisitorAnswer(site, search)
 
-    def search(self, visitor_id: str, *, refresh: bool = False, watcher: Hashable | None = None) -> SiteSearch:
+    def search(
+        self, visitor_id: str, *, refresh: bool = False, watcher: Hashable | None = None, request_id: str | None = None
+    ) -> SiteSearch:
         """Ask every site at once (each through the cache); waits as long as the slowest."""
         sites = self.sites()
         if not sites:
             raise NoSiteConfigured()
+
+        def ask(site: SiteRef) -> Lookup:
+            return self.lookup_at(site, visitor_id, refresh=refresh, watcher=watcher, request_id=request_id)
+
         if len(sites) == 1:
-            return SiteSearch((self.lookup_at(sites[0], visitor_id, refresh=refresh, watcher=watcher),))
+            return SiteSearch((ask(sites[0]),))
         with ThreadPoolExecutor(max_workers=len(sites), thread_name_prefix="site-search") as pool:
-            lookups = pool.map(lambda site: self.lookup_at(site, visitor_id, refresh=refresh, watcher=watcher), sites)
+            lookups = pool.map(ask, sites)
             return SiteSearch(tuple(lookups))
 
     def lookup_at(
-        self, site: SiteRef, visitor_id: str, *, refresh: bool = False, watcher: Hashable | None = None
+        self,
+        site: SiteRef,
+        visitor_id: str,
+        *,
+        refresh: bool = False,
+        watcher: Hashable | None = None,
+        request_id: str | None = None,
     ) -> Lookup:
         client = self.client_for(site)
         # The base URL is part of the key: data fetched before an admin pointed the site
         # elsewhere must not be served as the new address's answer.
         key = (site.slug, site.base_url, visitor_id)
+        fetched_here = False
 
         def fetch():
+            nonlocal fetched_here
+            fetched_here = True
             try:
-                return client.fetch_visitor(visitor_id, on_retry=lambda notice: self.progress.retrying(key, notice))
+                return client.fetch_visitor(
+                    visitor_id, on_retry=lambda notice: self.progress.retrying(key, notice), request_id=request_id
+                )
             finally:
                 self.progress.finished(key)
+                if client.budget is not None:
+                    metrics.budget_left(site.slug, client.budget.remaining())
 
         try:
             with self.progress.watching(watcher, key):
                 outcome = self.cache.get_or_fetch(key, fetch, refresh=refresh)
         except PostMetricError as error:
-            return Lookup(site, None, None, False, False, error)
+            cache = "miss" if fetched_here else "coalesced"
+            metrics.cache_outcome(cache)
+            return Lookup(site, None, None, False, False, error, getattr(error, "attempts", 1), cache)
         result = outcome.result
+        if outcome.stale:
+            cache = "stale"
+        elif outcome.from_cache:
+            cache = "hit"
+        else:
+            cache = "miss" if fetched_here else "coalesced"
+        metrics.cache_outcome(cache)
         return Lookup(
             site,
             result.visitor,
@@ -309,4 +357,5 @@ class VisitorService:
             outcome.stale,
             outcome.error,
             result.attempts,
+            cache,
         )

@@ -147,6 +147,16 @@ class RateBudget:
             if self._upstream_remaining is not None:
                 self._upstream_remaining -= 1
 
+    def remaining(self) -> int:
+        """Requests the budget allows right now (for the operator's metrics)."""
+        with self._lock:
+            now = self._clock()
+            self._prune(now)
+            left = self.limit - len(self._sent)
+            if self._upstream_remaining is not None:
+                left = min(left, self._upstream_remaining)
+            return max(left, 0)
+
     def seconds_until_available(self) -> float:
         """0.0 when ``acquire()`` would succeed now, otherwise the seconds to wait."""
         with self._lock:
