@@ -6,7 +6,7 @@ import subprocess
 import sys
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
+from typing import Iterator, Sequence
 
 import requests
 
@@ -27,8 +27,11 @@ def healthy(url: str) -> bool:
 
 
 @contextmanager
-def served_dashboard(workdir: Path, api_url: str, **env_extra: str) -> Iterator[str]:
-    """Create the test agent, start `dashboard serve`, yield its URL, stop it."""
+def served_dashboard(
+    workdir: Path, api_url: str, *, serve_args: Sequence[str] = ("--drain-seconds", "0"), process_out: list | None = None, **env_extra: str
+) -> Iterator[str]:
+    """Create the test agent, start `dashboard serve` (with ``serve_args``), yield its URL,
+    stop it. ``process_out`` receives the process, for tests that signal it."""
     env = {
         **os.environ,
         "SECRET_KEY": "served-dashboard-secret-0123456789",
@@ -44,9 +47,11 @@ def served_dashboard(workdir: Path, api_url: str, **env_extra: str) -> Iterator[
     )
     port = closed_port()
     process = subprocess.Popen(
-        [sys.executable, "-m", "dashboard.cli", "serve", "--host", "127.0.0.1", "--port", str(port)],
+        [sys.executable, "-m", "dashboard.cli", "serve", "--host", "127.0.0.1", "--port", str(port), *serve_args],
         env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )
+    if process_out is not None:
+        process_out.append(process)
     url = f"http://127.0.0.1:{port}"
     try:
         wait_until(lambda: healthy(url) or process.poll() is not None, timeout=20, message="dashboard serve did not start")
