@@ -26,6 +26,8 @@ from prometheus_client import (
 )
 from sqlalchemy.exc import SQLAlchemyError
 
+from dashboard.probes import as_nobody
+
 MULTIPROCESS_ENV = "PROMETHEUS_MULTIPROC_DIR"
 # Agents who looked a visitor up within this window count as signed in (sessions are
 # signed cookies, not stored, so the audit trail is the shared record of who is working).
@@ -108,6 +110,7 @@ def init_app(app: Flask, token: str | None, count_signed_in: Callable[[timedelta
     @app.get("/metrics")
     def metrics():
         """Prometheus scrape, behind METRICS_TOKEN."""
+        as_nobody()
         if not token_matches(request.headers.get("Authorization"), token):
             return Response("A valid METRICS_TOKEN is needed as a bearer token.\n", 401, {"WWW-Authenticate": "Bearer"})
         try:

@@ -10,7 +10,8 @@ from concurrent.futures import ThreadPoolExecutor, TimeoutError as CheckTimedOut
 from pathlib import Path
 from typing import Callable
 
-from flask import Flask, jsonify
+from flask import Flask, g, jsonify
+from flask_login import AnonymousUserMixin
 from sqlalchemy import Engine, text
 
 OK = "ok"
@@ -81,17 +82,25 @@ class Readiness:
         return {"status": status, "checks": checks}, 503
 
 
+def as_nobody() -> None:
+    """A probe answers for the instance, not for an agent: no agent is loaded for it
+    (with the database down, loading one would fail the probe itself)."""
+    g.setdefault("_login_user", AnonymousUserMixin())
+
+
 def init_app(app: Flask, readiness: Readiness) -> None:
     app.extensions["readiness"] = readiness
 
     @app.get("/healthz")
     def healthz():
         """Liveness: answers without login, database or upstream calls."""
+        as_nobody()
         return jsonify(status="ok")
 
     @app.get("/readyz")
     def readyz():
         """Readiness: whether a balancer should send this instance traffic."""
+        as_nobody()
         body, status = readiness.report()
         response = jsonify(body)
         response.status_code = status
