@@ -5,10 +5,9 @@ import time.
 """
 from __future__ import annotations
 
-import logging
 from datetime import timedelta
 
-from flask import Flask, jsonify
+from flask import Flask
 
 from dashboard.config import PROJECT_ROOT, Settings
 
@@ -50,12 +49,24 @@ def create_app(settings: Settings | None = None, *, run_migrations: bool = True)
         RATELIMIT_HEADERS_ENABLED=False,
     )
     app.extensions["settings"] = settings
-    if not logging.getLogger("dashboard").handlers and not settings.testing:
-        logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    from dashboard import metrics, probes, requestlog
+
+    if not settings.testing:
+        requestlog.configure_logging(settings.log_format)
 
     from dashboard.extensions import csrf, db, htmx, limiter, login_manager
 
-    db.init_app(app, settings.database_url)
+    # A thread holds at most one connection: the pool never makes a thread wait.
+    db.init_app(
+        app,
+        settings.database_url,
+        pool_size=settings.database_pool_size,
+        max_overflow=max(settings.server_threads - settings.database_pool_size, 0),
+    )
+    # First, so that every later hook, error page and log line has the request's ID.
+    requestlog.init_app(
+        app, settings, on_request=lambda response, seconds: metrics.request_done(requestlog.route_rule(), response.status_code, seconds)
+    )
     if run_migrations:
         from dashboard.db import migrate
 
@@ -65,7 +76,7 @@ def create_app(settings: Settings | None = None, *, run_migrations: bool = True)
     login_manager.init_app(app)
     limiter.init_app(app)
 
-    from dashboard import account, admin, auth, errors, rendering, security, visitors
+    from dashboard import account, admin, audit, auth, errors, rendering, security, visitors
     from dashboard.encryption import KeyBox
     from dashboard.lookup import VisitorService
     from dashboard.sites import SiteDirectory, sync_environment_site
@@ -79,14 +90,21 @@ def create_app(settings: Settings | None = None, *, run_migrations: bool = True)
     security.init_app(app, settings)
     auth.init_app(app)
     errors.init_app(app)
+    probes.init_app(
+        app,
+        probes.Readiness(
+            app.extensions["db_engine"],
+            redis_url=settings.redis_url,
+            timeout=settings.readiness_timeout,
+            drain_flag=settings.drain_flag,
+        ),
+    )
+    metrics.init_app(
+        app, settings.metrics_token, lambda window: audit.agents_active(app.extensions["db_engine"], window)
+    )
     app.register_blueprint(auth.bp)
     app.register_blueprint(visitors.bp)
     app.register_blueprint(account.bp)
     app.register_blueprint(admin.bp)
-
-    @app.get("/healthz")
-    def healthz():
-        """Liveness: answers without login or upstream calls."""
-        return jsonify(status="ok")
 
     return app

@@ -221,7 +221,7 @@ class _GuardedConnection:
             self._dns_host = name
 
 
-def guarded_adapter(policy: AddressPolicy) -> HTTPAdapter:
+def guarded_adapter(policy: AddressPolicy, *, pool_size: int = 10) -> HTTPAdapter:
     """A requests adapter whose every connection is checked against ``policy``.
 
     AddressRefused is not an OSError, so urllib3 does not retry it and requests does not
@@ -245,4 +245,4 @@ def guarded_adapter(policy: AddressPolicy) -> HTTPAdapter:
             super().init_poolmanager(*args, **kwargs)
             self.poolmanager.pool_classes_by_scheme = {"http": Pool, "https": SecurePool}
 
-    return GuardedAdapter()
+    return GuardedAdapter(pool_maxsize=pool_size)

@@ -6,7 +6,9 @@ SQLite, WAL and busy_timeout (dashboard.db) make concurrent writers from several
 and server processes wait their turn, and a write that still meets a lock is retried.
 
 Policy: ``must_record`` says which requests are look-ups of their own, and
-``record_answer`` writes one for a visitor look-up (which site, which outcome).
+``record_answer`` writes one for a visitor look-up (which site, which outcome). The
+trail fails closed: when the row cannot be written, ``record_answer`` raises
+``AuditNotRecorded`` and the visitor is not shown.
 
 Reading: ``AuditFilter`` turns the admin page's query string into a query, shared by the
 page (paged) and the CSV export (everything that matches).
@@ -26,6 +28,7 @@ from sqlalchemy import Engine, Select, delete, func, insert, select
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
+from dashboard import metrics
 from dashboard.formatting import neutralise_cell
 from dashboard.lookup import VisitorAnswer
 from dashboard.models import Agent, LookupEvent, utcnow
@@ -37,6 +40,21 @@ PRUNE_BATCH = 5000
 # A fragment (narrowing, filtering, paging) of a visitor the agent opened within this
 # window belongs to that look-up; anything else is a look-up of its own.
 FRAGMENT_WINDOW = timedelta(minutes=60)
+
+
+class AuditNotRecorded(Exception):
+    """A look-up's audit row could not be written, so the look-up must not be shown."""
+
+    def __init__(self, action: str, cause: BaseException) -> None:
+        super().__init__(action)
+        self.action = action
+        # The class and first line only: a statement's parameters hold visitor IDs.
+        self.cause = f"{cause.__class__.__name__}: {str(cause).splitlines()[0][:200] if str(cause) else ''}"
+
+
+def is_locked(error: OperationalError) -> bool:
+    """SQLite's "database is locked" (another writer): worth waiting for; a refusal is not."""
+    return "locked" in str(error.orig).lower()
 
 
 def record_event(
@@ -65,8 +83,8 @@ def record_event(
             with engine.begin() as connection:
                 connection.execute(insert(LookupEvent), [row])
             return
-        except OperationalError:
-            if attempt == WRITE_ATTEMPTS:
+        except OperationalError as error:
+            if attempt == WRITE_ATTEMPTS or not is_locked(error):
                 raise
             log.warning("audit write attempt %d met a locked database; retrying", attempt)
             time.sleep(0.05 * 2**attempt)
@@ -77,8 +95,8 @@ def record_answer(
 ) -> None:
     """Audit one visitor look-up: the site that answered, or every site asked when none
     knew the visitor; with no site configured, still a look-up someone tried (an unknown
-    site asks nobody and is not recorded). A failure to write is logged, never raised:
-    it must not take the look-up down with it."""
+    site asks nobody and is not recorded). Fails closed: raises ``AuditNotRecorded`` when
+    the row cannot be written, and the caller shows no visitor data."""
     search, result = answer.search, answer.result
     if search is None or result is None:
         if not answer.no_site:
@@ -90,8 +108,9 @@ def record_answer(
         site, outcome = ",".join(lookup.site.slug for lookup in search.lookups), result.outcome
     try:
         record_event(engine, agent_id=agent_id, site=site, visitor_id=visitor_id, action=action, outcome=outcome, ticket=ticket)
-    except Exception:  # the audit write must not take the page down with it
-        log.exception("could not record a look-up")
+    except Exception as error:  # whatever refused the row, the look-up is not shown
+        metrics.audit_write_failed(action)
+        raise AuditNotRecorded(action, error) from error
 
 
 def must_record(
@@ -124,6 +143,14 @@ def looked_up_recently(session: Session, *, agent_id: int, visitor_id: str, site
         .limit(1)
     )
     return session.scalar(query) is not None
+
+
+def agents_active(engine: Engine, window: timedelta, now: datetime | None = None) -> int:
+    """How many agents looked a visitor up within ``window``."""
+    since = (now or utcnow()) - window
+    with engine.connect() as connection:
+        query = select(func.count(func.distinct(LookupEvent.agent_id))).where(LookupEvent.created_at >= since)
+        return connection.scalar(query) or 0
 
 
 def recent_lookups(session: Session, agent_id: int, limit: int = 10) -> list[tuple[str, datetime]]:

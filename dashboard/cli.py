@@ -1,7 +1,6 @@
 """The ``dashboard`` command: demo, serve, create-agent, prune-audit, fake-api."""
 from __future__ import annotations
 
-import gc
 import secrets
 import sys
 
@@ -118,14 +117,6 @@ def fake_api(host: str, port: int, latency: float) -> None:
     serve_fake_api(port, host=host, latency=latency)
 
 
-def freeze_startup_objects(worker: object) -> None:
-    """Exempt what the worker built at start (the app, its modules, pycountry's tables)
-    from garbage collection: a full collection otherwise walks all of it and stalls
-    whichever look-up triggers it (about 45 ms on the 2-core benchmark machine)."""
-    gc.collect()
-    gc.freeze()
-
-
 @main.command()
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=5000, show_default=True, type=int)
@@ -142,6 +133,7 @@ def demo(host: str, port: int) -> None:
         # Demo mode's own SQLite file unless DATABASE_URL is set.
         settings = load_settings(mode="demo")
         settings = settings.with_changes(
+            log_format="text",  # read by people at a terminal
             postmetric_api_url=api.url,
             postmetric_api_key=DEMO_API_KEY,
             # The stand-in listens on loopback; an admin may add more sites there to try things.
@@ -174,7 +166,24 @@ def demo(host: str, port: int) -> None:
 @click.option("--port", default=8000, show_default=True, type=int)
 @click.option("--workers", default=1, show_default=True, type=click.IntRange(1, 64), help="Server processes.")
 @click.option("--threads", default=32, show_default=True, type=click.IntRange(1, 512), help="Threads per process: a look-up waiting on PostMetric holds one.")
-def serve(host: str, port: int, workers: int, threads: int) -> None:
+@click.option("--graceful-timeout", default=30, show_default=True, type=click.IntRange(1, 3600), help="Seconds requests in flight get to finish once stopping.")
+@click.option("--keep-alive", default=5, show_default=True, type=click.IntRange(0, 3600), help="Seconds an idle connection is kept open for its next request (a balancer's idle timeout should be longer).")
+@click.option("--max-requests", default=10000, show_default=True, type=click.IntRange(0), help="Restart a worker after this many requests (0: never); bounds any slow leak.")
+@click.option("--max-requests-jitter", default=1000, show_default=True, type=click.IntRange(0), help="Up to this many more, at random, so workers do not restart together.")
+@click.option("--db-pool-size", default=None, type=click.IntRange(1, 1000), help="Database connections each process keeps open (default: DATABASE_POOL_SIZE, 10).")
+@click.option("--drain-seconds", default=5.0, show_default=True, type=click.FloatRange(0, 600), help="On SIGTERM, seconds /readyz answers 503 while requests are still served, before stopping.")
+def serve(
+    host: str,
+    port: int,
+    workers: int,
+    threads: int,
+    graceful_timeout: int,
+    keep_alive: int,
+    max_requests: int,
+    max_requests_jitter: int,
+    db_pool_size: int | None,
+    drain_seconds: float,
+) -> None:
     """Serve the dashboard in production with gunicorn.
 
     One process with many threads is the default: look-ups mostly wait on
@@ -182,31 +191,29 @@ def serve(host: str, port: int, workers: int, threads: int) -> None:
     one exact rate budget. With more workers each gets an equal share of the budget,
     so together they still stay within it.
     """
-    from gunicorn.app.base import BaseApplication
+    from dashboard.serving import ServeOptions, serve as run_server
 
     settings = load_settings()
+    changes: dict[str, object] = {}
     if not settings.redis_url:  # with Redis every worker and instance takes from one shared budget
-        settings = settings.with_changes(upstream_budget_per_minute=max(1, settings.upstream_budget_per_minute // workers))
+        changes["upstream_budget_per_minute"] = max(1, settings.upstream_budget_per_minute // workers)
+    if db_pool_size is not None:
+        changes["database_pool_size"] = db_pool_size
+    if changes:
+        settings = settings.with_changes(**changes)
     prepare_database(settings).dispose()
-
-    class DashboardServer(BaseApplication):
-        def load_config(self) -> None:
-            self.cfg.set("bind", f"{host}:{port}")
-            self.cfg.set("workers", workers)
-            self.cfg.set("worker_class", "gthread")
-            self.cfg.set("threads", threads)
-            # A look-up may wait up to the retry deadline; leave room above it.
-            self.cfg.set("timeout", int(settings.upstream_deadline + settings.upstream_read_timeout + 30))
-            self.cfg.set("accesslog", "-")
-            self.cfg.set("forwarded_allow_ips", settings.forwarded_allow_ips)
-            self.cfg.set("post_worker_init", freeze_startup_objects)
-
-        def load(self):
-            from dashboard import create_app
-
-            return create_app(settings, run_migrations=False)
-
-    DashboardServer().run()
+    options = ServeOptions(
+        host=host,
+        port=port,
+        workers=workers,
+        threads=threads,
+        graceful_timeout=graceful_timeout,
+        keep_alive=keep_alive,
+        max_requests=max_requests,
+        max_requests_jitter=max_requests_jitter,
+        drain_seconds=drain_seconds,
+    )
+    run_server(settings, options)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -191,7 +191,25 @@ class Settings(BaseSettings):
         False, "ALLOW_PRIVATE_UPSTREAMS",
         "`true` lets base URLs lead to any private, loopback or link-local address (never multicast or unspecified)",
     )
+    database_pool_size: int = setting(
+        10, "DATABASE_POOL_SIZE",
+        "database connections each server process keeps open (`dashboard serve --db-pool-size`); more open while "
+        "every thread is busy and close again", ge=1,
+    )
+    metrics_token: str | None = setting(
+        None, "METRICS_TOKEN",
+        "bearer token that `GET /metrics` (Prometheus format) asks for; unset: there is no `/metrics`",
+        shown="none: no `/metrics`", accepts="text, 16 characters or more", repr=False,
+    )
+    log_format: Literal["json", "text"] = setting(
+        "json", "LOG_FORMAT", "one JSON object per log line, or plain text for people (`dashboard demo` uses `text`)"
+    )
+    readiness_timeout: float = setting(
+        2.0, "READINESS_TIMEOUT", "seconds `/readyz` waits for the database and Redis to answer", ge=0.1, allow_inf_nan=False
+    )
     # Not read from the environment: fixed by the product, changed by tests.
+    server_threads: int = setting(32, None, "threads per server process; each site's upstream connection pool holds as many", ge=1)
+    drain_flag: Path | None = setting(None, None, "file whose presence means a graceful shutdown has begun (set by `serve`)")
     timeline_page_size: int = setting(50, None, "page views rendered at once and per 'Load more'", ge=1)
     live_refresh_seconds: float = setting(15.0, None, "seconds between the live view's checks", gt=0)
 
@@ -255,6 +273,13 @@ class Settings(BaseSettings):
         except ValueError:
             name = env_name(info.field_name)
             raise ConfigError(f"{name} must be a rate such as '5 per 15 minutes', not {value!r}.") from None
+        return value
+
+    @field_validator("metrics_token")
+    @classmethod
+    def _metrics_token(cls, value: str | None) -> str | None:
+        if value is not None and len(value) < 16:  # the sentence must not repeat the token
+            raise ConfigError("METRICS_TOKEN is too short: use at least 16 random characters, or leave it unset.")
         return value
 
     @field_validator("postmetric_allowed_hosts", mode="before")

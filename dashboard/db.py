@@ -16,7 +16,9 @@ MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 MIGRATION_OPTIONS = {"render_as_batch": True, "compare_server_default": True}
 
 
-def make_engine(url: str) -> Engine:
+def make_engine(url: str, *, pool_size: int = 5, max_overflow: int = 10) -> Engine:
+    """The engine for ``url``; a server database keeps ``pool_size`` connections open and
+    opens up to ``max_overflow`` more while every pooled one is busy."""
     if url.startswith("sqlite"):
         engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
 
@@ -34,7 +36,7 @@ def make_engine(url: str) -> Engine:
             cursor.close()
 
         return engine
-    return create_engine(url, pool_pre_ping=True)
+    return create_engine(url, pool_pre_ping=True, pool_size=pool_size, max_overflow=max_overflow)
 
 
 def make_sqlite_folder(engine: Engine) -> None:
@@ -56,8 +58,8 @@ def migrate(engine: Engine) -> None:
 class Database:
     """Flask glue: ``db.session`` is a SQLAlchemy session for the current app context."""
 
-    def init_app(self, app: Flask, url: str) -> None:
-        engine = make_engine(url)
+    def init_app(self, app: Flask, url: str, *, pool_size: int = 5, max_overflow: int = 10) -> None:
+        engine = make_engine(url, pool_size=pool_size, max_overflow=max_overflow)
         app.extensions["db_engine"] = engine
         app.extensions["db_sessionmaker"] = sessionmaker(engine, expire_on_commit=False)
         app.teardown_appcontext(self._close)

@@ -12,6 +12,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
 
+from dashboard import metrics
 from dashboard.addresses import AddressPolicy
 from dashboard.config import Settings
 from dashboard.formatting import shorten, visible_text
@@ -59,6 +60,13 @@ class Lookup:
     stale: bool
     error: PostMetricError | None
     attempts: int = 1
+    cache: str = "miss"
+    """hit, miss (this request asked PostMetric), coalesced (joined another's fetch) or stale."""
+
+    @property
+    def upstream_calls(self) -> int:
+        """HTTP calls this request itself made to PostMetric."""
+        return self.attempts if self.cache == "miss" else 0
 
     @property
     def outcome(self) -> str:
@@ -201,6 +209,8 @@ class VisitorService:
                     max_body_bytes=self.settings.upstream_max_body_bytes,
                     budget=self.budgets.get(site.api_key),
                     address_policy=self.address_policy,
+                    pool_size=self.settings.server_threads,
+                    observer=metrics.upstream_observer(site.slug),
                 )
                 self._clients[identity] = client
             return client
@@ -213,6 +223,7 @@ class VisitorService:
         refresh: bool = False,
         watcher: Hashable | None = None,
         spender: Spender = ANYONE,
+        request_id: str | None = None,
     ) -> Lookup:
         """The visitor from one site (the first when none is named), from the cache or from
         PostMetric; errors come back in the result.
@@ -220,7 +231,9 @@ class VisitorService:
         ``watcher`` (an agent) can ask ``progress.for_watcher`` meanwhile whether a fetch
         it waits for is being retried.
         """
-        return self.lookup_at(self.site(site_slug), visitor_id, refresh=refresh, watcher=watcher, spender=spender)
+        return self.lookup_at(
+            self.site(site_slug), visitor_id, refresh=refresh, watcher=watcher, spender=spender, request_id=request_id
+        )
 
     def find(
         self,
@@ -230,18 +243,22 @@ class VisitorService:
         refresh: bool = False,
         watcher: Hashable | None = None,
         background: bool = False,
+        request_id: str | None = None,
     ) -> VisitorAnswer:
         """The named site's answer, or every site's when none is named; never raises for
-        a missing or unknown site (the answer says so instead).
+        a missing or unknown site (the answer says so instead). ``request_id`` goes to
+        PostMetric with each call this look-up makes.
 
         Requests PostMetric gets are spent on ``watcher``'s account (an agent), as
         background work (live ticks, exports) when ``background``: see ``FairPolicy``."""
         spender = Spender(None if watcher is None else str(watcher), background)
         try:
             if site:
-                search = SiteSearch((self.lookup(visitor_id, site_slug=site, refresh=refresh, watcher=watcher, spender=spender),))
+                search = SiteSearch(
+                    (self.lookup(visitor_id, site_slug=site, refresh=refresh, watcher=watcher, spender=spender, request_id=request_id),)
+                )
             else:
-                search = self.search(visitor_id, refresh=refresh, watcher=watcher, spender=spender)
+                search = self.search(visitor_id, refresh=refresh, watcher=watcher, spender=spender, request_id=request_id)
                 if len(search.lookups) > 1 and search.found:
                     site = search.shown.site.slug
         except (NoSiteConfigured, UnknownSite) as problem:
@@ -249,18 +266,26 @@ class VisitorService:
         return VisitorAnswer(site, search)
 
     def search(
-        self, visitor_id: str, *, refresh: bool = False, watcher: Hashable | None = None, spender: Spender = ANYONE
+        self,
+        visitor_id: str,
+        *,
+        refresh: bool = False,
+        watcher: Hashable | None = None,
+        spender: Spender = ANYONE,
+        request_id: str | None = None,
     ) -> SiteSearch:
         """Ask every site at once (each through the cache); waits as long as the slowest."""
         sites = self.sites()
         if not sites:
             raise NoSiteConfigured()
+
+        def ask(site: SiteRef) -> Lookup:
+            return self.lookup_at(site, visitor_id, refresh=refresh, watcher=watcher, spender=spender, request_id=request_id)
+
         if len(sites) == 1:
-            return SiteSearch((self.lookup_at(sites[0], visitor_id, refresh=refresh, watcher=watcher, spender=spender),))
+            return SiteSearch((ask(sites[0]),))
         with ThreadPoolExecutor(max_workers=len(sites), thread_name_prefix="site-search") as pool:
-            lookups = pool.map(
-                lambda site: self.lookup_at(site, visitor_id, refresh=refresh, watcher=watcher, spender=spender), sites
-            )
+            lookups = pool.map(ask, sites)
             return SiteSearch(tuple(lookups))
 
     def lookup_at(
@@ -271,26 +296,44 @@ class VisitorService:
         refresh: bool = False,
         watcher: Hashable | None = None,
         spender: Spender = ANYONE,
+        request_id: str | None = None,
     ) -> Lookup:
         client = self.client_for(site)
         # The base URL is part of the key: data fetched before an admin pointed the site
         # elsewhere must not be served as the new address's answer.
         key = (site.slug, site.base_url, visitor_id)
+        fetched_here = False
 
         def fetch():
+            nonlocal fetched_here
+            fetched_here = True
             try:
                 return client.fetch_visitor(
-                    visitor_id, on_retry=lambda notice: self.progress.retrying(key, notice), spender=spender
+                    visitor_id,
+                    on_retry=lambda notice: self.progress.retrying(key, notice),
+                    spender=spender,
+                    request_id=request_id,
                 )
             finally:
                 self.progress.finished(key)
+                if client.budget is not None:
+                    metrics.budget_left(site.slug, client.budget.remaining())
 
         try:
             with self.progress.watching(watcher, key):
                 outcome = self.cache.get_or_fetch(key, fetch, refresh=refresh)
         except PostMetricError as error:
-            return Lookup(site, None, None, False, False, error)
+            cache = "miss" if fetched_here else "coalesced"
+            metrics.cache_outcome(cache)
+            return Lookup(site, None, None, False, False, error, getattr(error, "attempts", 1), cache)
         result = outcome.result
+        if outcome.stale:
+            cache = "stale"
+        elif outcome.from_cache:
+            cache = "hit"
+        else:
+            cache = "miss" if fetched_here else "coalesced"
+        metrics.cache_outcome(cache)
         return Lookup(
             site,
             result.visitor,
@@ -299,4 +342,5 @@ class VisitorService:
             outcome.stale,
             outcome.error,
             result.attempts,
+            cache,
         )

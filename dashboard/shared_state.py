@@ -396,6 +396,9 @@ class RedisRateBudget:
         self.local.observe(headers, status)
         self.link.call(lambda: self._observe(headers, status), lambda: None)
 
+    def remaining(self) -> int:
+        return self.link.call(lambda: self._window(self._redis, self._wall()).left(self.limit), self.local.remaining)
+
     def _window(self, reader: redis.client.Pipeline | redis.Redis, now: float) -> Window:
         entries = reader.zrangebyscore(self._sent, now - self.window, "+inf", withscores=True)
         blocked, upstream = reader.mget(self._blocked, self._upstream)

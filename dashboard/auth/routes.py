@@ -27,7 +27,7 @@ from dashboard.zones import is_zone
 bp = Blueprint("auth", __name__)
 
 # Endpoints that a logged-out visitor may reach.
-PUBLIC_ENDPOINTS = {"auth.login", "auth.set_password", "static", "healthz"}
+PUBLIC_ENDPOINTS = {"auth.login", "auth.set_password", "static", "healthz", "readyz", "metrics"}
 
 
 def is_safe_next(target: str | None) -> bool:

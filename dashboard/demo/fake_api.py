@@ -99,16 +99,19 @@ class FakeApiStats:
         self.calls = 0
         self.calls_by_visitor: Counter[str] = Counter()
         self.rate_limited = 0  # requests refused by the rate limit (429 over budget)
+        # The X-Request-ID of each request (None when it came without one), in order.
+        self.request_ids: list[str | None] = []
         self._flaky: Counter[str] = Counter()
         self._windows: dict[str, tuple[float, int]] = {}
         # Set when the server stops, so that sleeping handlers (latency, fail-slow) wake up.
         self.stopping = threading.Event()
 
-    def record(self, visitor_id: str) -> None:
+    def record(self, visitor_id: str, request_id: str | None = None) -> None:
         """Count one API request."""
         with self._lock:
             self.calls += 1
             self.calls_by_visitor[visitor_id] += 1
+            self.request_ids.append(request_id)
 
     def flaky_attempt(self, visitor_id: str) -> int:
         """Count a request for a ``fail-flaky-N`` ID and return its 1-based number."""
@@ -136,6 +139,7 @@ class FakeApiStats:
             self.calls = 0
             self.rate_limited = 0
             self.calls_by_visitor.clear()
+            self.request_ids.clear()
             self._flaky.clear()
             self._windows.clear()
 
@@ -334,7 +338,7 @@ def create_fake_api(
     @app.get("/api/v1/visitor")
     def visitor() -> Response:
         visitor_id = request.args.get("visitorId", "")
-        stats.record(visitor_id)
+        stats.record(visitor_id, request.headers.get("X-Request-ID"))
         if latency > 0:
             stats.stopping.wait(latency)
         key = _bearer_key(request.headers.get("Authorization"))

@@ -144,6 +144,13 @@ class Window:
     upstream_remaining: int | None = None
     upstream_until: float = float("-inf")
 
+    def left(self, limit: int) -> int:
+        """Requests still allowed in this window (PostMetric's own count, when lower)."""
+        left = limit - len(self.sent)
+        if self.upstream_remaining is not None:
+            left = min(left, self.upstream_remaining)
+        return max(left, 0)
+
 
 def refusal(
     state: Window, spender: Spender, now: float, *, limit: int, window: float, policy: FairPolicy
@@ -215,6 +222,8 @@ class Budget(Protocol):
 
     def observe(self, headers: Mapping[str, str], status: int) -> None: ...
 
+    def remaining(self) -> int: ...
+
 
 class RateBudget:
     """Thread-safe sliding-window budget: at most ``limit`` requests per ``window`` s,
@@ -272,6 +281,11 @@ class RateBudget:
             self._sent.append(Sent(now, spender.agent))
             if self._upstream_remaining is not None:
                 self._upstream_remaining -= 1
+
+    def remaining(self) -> int:
+        """Requests the budget allows right now (for the operator's metrics)."""
+        with self._lock:
+            return self._state(self._clock()).left(self.limit)
 
     def seconds_until_available(self, spender: Spender = ANYONE) -> float:
         """0.0 when ``acquire(spender)`` would succeed now, otherwise the seconds to wait."""

@@ -33,6 +33,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 
 import requests
+from requests.adapters import HTTPAdapter
 from requests.structures import CaseInsensitiveDict
 from urllib3.exceptions import ConnectTimeoutError, NameResolutionError, NewConnectionError, ReadTimeoutError
 
@@ -107,11 +108,6 @@ class FetchResult:
     body_bytes: int
 
 
-def _short_id(visitor_id: str, limit: int = 64) -> str:
-    text = repr(visitor_id)
-    return text if len(text) <= limit else text[: limit - 4] + "...'"
-
-
 class PostMetricClient:
     """Client for one PostMetric site (one base URL and key).
 
@@ -136,6 +132,8 @@ class PostMetricClient:
         clock: Callable[[], float] = time.monotonic,
         rng: random.Random | None = None,
         address_policy: AddressPolicy | None = None,
+        pool_size: int = default_of("server_threads"),
+        observer: Callable[[str, float, int | None], None] | None = None,
     ) -> None:
         try:
             base_url = check_base_url(base_url)
@@ -155,10 +153,16 @@ class PostMetricClient:
         self.budget = budget
         self._owns_session = session is None
         self._session = session if session is not None else requests.Session()
+        # As many pooled connections as server threads, so that no look-up waits for
+        # (or throws away) a connection while others are in use.
         if address_policy is not None:
             # Every connection (first or pooled anew) is checked where it really goes.
-            self._session.mount("http://", guarded_adapter(address_policy))
-            self._session.mount("https://", guarded_adapter(address_policy))
+            self._session.mount("http://", guarded_adapter(address_policy, pool_size=pool_size))
+            self._session.mount("https://", guarded_adapter(address_policy, pool_size=pool_size))
+        elif self._owns_session:
+            self._session.mount("http://", HTTPAdapter(pool_maxsize=pool_size))
+            self._session.mount("https://", HTTPAdapter(pool_maxsize=pool_size))
+        self._observer = observer
         self._sleep = sleep
         self._clock = clock
         self._rng = rng if rng is not None else random.Random()
@@ -180,11 +184,18 @@ class PostMetricClient:
     # -- public API ----------------------------------------------------------------
 
     def fetch_visitor(
-        self, visitor_id: str, *, on_retry: Callable[[RetryNotice], None] | None = None, spender: Spender = ANYONE
+        self,
+        visitor_id: str,
+        *,
+        on_retry: Callable[[RetryNotice], None] | None = None,
+        spender: Spender = ANYONE,
+        request_id: str | None = None,
     ) -> FetchResult:
         """Look up one visitor. An unknown visitor is an empty ``Visitor``, not an error.
 
         Each attempt takes one request of the budget on ``spender``'s account.
+        ``request_id`` (the dashboard request that asked) is sent as ``X-Request-ID``, so
+        PostMetric's side of a failure can be found from the dashboard's log line.
 
         ``visitor_id`` is trimmed of surrounding white space and otherwise sent exactly.
         Raises ``ValueError`` if nothing is left, or a ``PostMetricError``.
@@ -201,7 +212,7 @@ class PostMetricClient:
             attempt += 1
             remaining = self.deadline - (self._clock() - start)
             try:
-                visitor, body_bytes = self._attempt(vid, attempt, remaining, spender)
+                visitor, body_bytes = self._attempt(vid, attempt, remaining, spender, request_id)
             except PostMetricError as err:
                 if err.kind not in RETRIED_KINDS or isinstance(err, RateLimited):
                     raise
@@ -238,23 +249,25 @@ class PostMetricClient:
 
     # -- one attempt ---------------------------------------------------------------
 
-    def _attempt(self, vid: str, attempt: int, remaining: float, spender: Spender) -> tuple[Visitor, int]:
+    def _attempt(
+        self, vid: str, attempt: int, remaining: float, spender: Spender, request_id: str | None = None
+    ) -> tuple[Visitor, int]:
         if self.budget is not None:
             self.budget.acquire(spender)
         connect_timeout = max(MIN_ATTEMPT_TIME, min(self.connect_timeout, remaining))
         read_timeout = max(MIN_ATTEMPT_TIME, min(self.read_timeout, remaining))
         started = self._clock()
         status: int | str = "-"
+        outcome, status_code = "ok", None
+        headers = {"Authorization": f"Bearer {self._api_key}", "Accept": "application/json", "User-Agent": USER_AGENT}
+        if request_id:
+            headers["X-Request-ID"] = request_id
         try:
             try:
                 response = self._session.get(
                     self.url,
                     params={"visitorId": vid},
-                    headers={
-                        "Authorization": f"Bearer {self._api_key}",
-                        "Accept": "application/json",
-                        "User-Agent": USER_AGENT,
-                    },
+                    headers=headers,
                     timeout=(connect_timeout, read_timeout),
                     stream=True,
                     allow_redirects=False,
@@ -267,7 +280,7 @@ class PostMetricClient:
                 status = AddressNotAllowed.kind
                 raise AddressNotAllowed(str(refused)) from None
             try:
-                status = response.status_code
+                status = status_code = response.status_code
                 if self.budget is not None:
                     self.budget.observe(response.headers, response.status_code)
                 ok = 200 <= response.status_code < 300
@@ -289,14 +302,15 @@ class PostMetricClient:
                 return Visitor.empty(vid), len(body)
             error = self._status_error(response.status_code, response.headers, body)
             raise error
+        except PostMetricError as error:
+            outcome = error.kind
+            raise
         finally:
-            log.info(
-                "PostMetric visitor look-up id=%s attempt=%d status=%s %.0f ms",
-                _short_id(vid),
-                attempt,
-                status,
-                (self._clock() - started) * 1000,
-            )
+            elapsed = self._clock() - started
+            # No visitor ID: the log is read by more people than the audit trail.
+            log.info("PostMetric visitor look-up attempt=%d status=%s %.0f ms", attempt, status, elapsed * 1000)
+            if self._observer is not None:
+                self._observer(outcome, elapsed, status_code)
 
     def _read_body(
         self, response: requests.Response, limit: int, *, truncate: bool, read_timeout: float, started: float

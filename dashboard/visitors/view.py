@@ -13,7 +13,7 @@ from typing import Sequence
 from flask import current_app, request
 from flask_login import current_user
 
-from dashboard import audit, signals, tickets
+from dashboard import audit, requestlog, signals, tickets
 from dashboard.extensions import db
 from dashboard.formatting import shorten, visible_text
 from dashboard.lookup import Lookup, VisitorAnswer, VisitorService
@@ -67,10 +67,20 @@ def look_up(
     state: ViewState, *, refresh: bool, action: str, new_lookup: bool = True, now: datetime | None = None
 ) -> tuple[VisitorAnswer, ViewState]:
     """Ask for the visitor (the named site, or every site) and audit the request when it
-    is a look-up of its own; the state returned names the site that was found."""
+    is a look-up of its own; the state returned names the site that was found. Raises
+    ``audit.AuditNotRecorded`` (the visitor must not be shown) when the row is refused."""
     # Live-view ticks and exports are background work: agents' own look-ups come first.
     background = action == "export" or (refresh and state.live)
-    answer = service().find(state.visitor_id, site=state.site, refresh=refresh, watcher=current_user.id, background=background)
+    answer = service().find(
+        state.visitor_id,
+        site=state.site,
+        refresh=refresh,
+        watcher=current_user.id,
+        background=background,
+        request_id=requestlog.current_request_id(),
+    )
+    for lookup in answer.search.lookups if answer.search else ():
+        requestlog.note_upstream(lookup.upstream_calls, lookup.cache)
     if answer.site != state.site:
         state = state.with_changes(site=answer.site)
     now = now or datetime.now(timezone.utc)

@@ -64,10 +64,10 @@ def test_commands_read_the_env_file_that_dashboard_env_file_names(tmp_path):
 
 
 def test_serve_hands_gunicorn_the_declared_settings(tmp_path, monkeypatch):
-    from gunicorn.app.base import BaseApplication
+    from gunicorn.arbiter import Arbiter
 
     seen = []
-    monkeypatch.setattr(BaseApplication, "run", lambda self: seen.append((self.cfg.forwarded_allow_ips, self.cfg.timeout)))
+    monkeypatch.setattr(Arbiter, "run", lambda self: seen.append((self.cfg.forwarded_allow_ips, self.cfg.timeout)))
     env_file = tmp_path / "lookup.env"
     env_file.write_text("FORWARDED_ALLOW_IPS=10.0.0.1,10.0.0.2\n")
     runner = CliRunner()
@@ -76,6 +76,21 @@ def test_serve_hands_gunicorn_the_declared_settings(tmp_path, monkeypatch):
         assert result.exit_code == 0, result.output
     # The timeout leaves room above a look-up's deadline and read timeout.
     assert seen == [(["127.0.0.1"], 50), (["10.0.0.1", "10.0.0.2"], 60)]
+
+
+def test_serve_hands_gunicorn_its_serving_knobs(tmp_path, monkeypatch):
+    from gunicorn.arbiter import Arbiter
+
+    seen = []
+    knobs = ("threads", "graceful_timeout", "keepalive", "max_requests", "max_requests_jitter", "accesslog")
+    monkeypatch.setattr(Arbiter, "run", lambda self: seen.append({name: getattr(self.cfg, name) for name in knobs}))
+    monkeypatch.delenv("PROMETHEUS_MULTIPROC_DIR", raising=False)
+    options = ["--threads", "8", "--graceful-timeout", "12", "--keep-alive", "20", "--max-requests", "500", "--max-requests-jitter", "50"]
+    result = CliRunner().invoke(main, ["serve", "--port", "0", *options], env=env_for(tmp_path))
+    assert result.exit_code == 0, result.output
+    assert seen == [{"threads": 8, "graceful_timeout": 12, "keepalive": 20, "max_requests": 500, "max_requests_jitter": 50, "accesslog": None}]
+    # The metrics folder is the instance's own and is gone once it stops.
+    assert not os.path.exists(os.environ.pop("PROMETHEUS_MULTIPROC_DIR"))
 
 
 def test_demo_serves_the_dashboard_and_prints_working_credentials(tmp_path):
@@ -117,7 +132,7 @@ def test_demo_serves_the_dashboard_and_prints_working_credentials(tmp_path):
 def test_a_served_worker_exempts_what_it_built_at_start_from_garbage_collection():
     import gc
 
-    from dashboard.cli import freeze_startup_objects
+    from dashboard.serving import freeze_startup_objects
 
     assert gc.get_freeze_count() == 0
     try:

@@ -75,11 +75,12 @@ def test_no_site_is_recorded_and_an_unknown_site_is_not(app, as_agent):
     assert [(e.visitor_id, e.site, e.outcome, e.ticket) for e in events(app)] == [("v1", "shop", "no_site", "T-1")]
 
 
-def test_a_failing_write_is_logged_not_raised(app, as_agent, monkeypatch, caplog):
+def test_a_failing_write_is_raised_so_the_look_up_is_not_shown(app, as_agent, monkeypatch):
     agent_id = as_agent()
     monkeypatch.setattr(audit, "record_event", lambda *args, **kwargs: 1 / 0)
-    audit.record_answer(db.engine, VisitorAnswer(None, None, NoSiteConfigured()), agent_id=agent_id, visitor_id="v", action="lookup", ticket=None)
-    assert "could not record a look-up" in caplog.text
+    with pytest.raises(audit.AuditNotRecorded) as raised:
+        audit.record_answer(db.engine, VisitorAnswer(None, None, NoSiteConfigured()), agent_id=agent_id, visitor_id="v", action="export", ticket=None)
+    assert raised.value.action == "export" and "ZeroDivisionError" in raised.value.cause
 
 
 def test_a_fragment_is_a_look_up_of_its_own_unless_the_trail_already_shows_it(app, as_agent):

@@ -15,11 +15,12 @@ import stat
 import tempfile
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
+from typing import Any, Iterator
 
 import pytest
 
 from tests.support.sockets import closed_port
+from tests.support.waiting import wait_until
 
 PG_CTL_CANDIDATES = ("/usr/lib/postgresql/*/bin/pg_ctl", "/usr/local/bin/pg_ctl", "/usr/bin/pg_ctl")
 
@@ -62,6 +63,14 @@ def _as_postgres_user(pg_ctl: str, folder: Path) -> str:
 def postgres_server() -> Iterator[str]:
     """A fresh PostgreSQL cluster on a free loopback port; yields a SQLAlchemy URL to an
     empty database ``dashboard`` (user ``postgres``, trust authentication on loopback)."""
+    with stoppable_postgres_server() as (url, _executor):
+        yield url
+
+
+@contextmanager
+def stoppable_postgres_server() -> Iterator[tuple[str, Any]]:
+    """Like ``postgres_server``, yielding the executor too: ``stop()`` takes the server
+    down and ``start()`` brings it back on the same port with the same data."""
     pg_ctl = find_pg_ctl()
     if pg_ctl is None:
         pytest.skip("PostgreSQL is not installed (apt-get install postgresql, or run make test)")
@@ -88,12 +97,21 @@ def postgres_server() -> Iterator[str]:
         executor.start()
         import psycopg
 
+        def accepts_connections() -> bool:  # "the database system is starting up" on a busy machine
+            try:
+                psycopg.connect(host="127.0.0.1", port=port, user="postgres", dbname="postgres").close()
+                return True
+            except psycopg.OperationalError:
+                return False
+
+        wait_until(accepts_connections, timeout=30, message="PostgreSQL did not accept connections")
         with psycopg.connect(host="127.0.0.1", port=port, user="postgres", dbname="postgres", autocommit=True) as conn:
             conn.execute("CREATE DATABASE dashboard")
-        yield f"postgresql+psycopg://postgres@127.0.0.1:{port}/dashboard"
+        yield f"postgresql+psycopg://postgres@127.0.0.1:{port}/dashboard", executor
     finally:
         try:
-            executor.stop()
+            if executor.running():  # a test may have left it stopped
+                executor.stop()
         finally:
             shutil.rmtree(folder, ignore_errors=True)
 
@@ -113,6 +131,14 @@ def fresh_postgres_database(server_url: str, name: str) -> str:
 @contextmanager
 def redis_server() -> Iterator[str]:
     """A fresh Redis on a free loopback port, persistence off; yields its URL."""
+    with stoppable_redis_server() as (url, _executor):
+        yield url
+
+
+@contextmanager
+def stoppable_redis_server() -> Iterator[tuple[str, Any]]:
+    """Like ``redis_server``, yielding the executor too (``stop()``, then ``start()`` on
+    the same port)."""
     executable = find_redis_server()
     if executable is None:
         pytest.skip("Redis is not installed (apt-get install redis-server, or run make test)")
@@ -131,9 +157,10 @@ def redis_server() -> Iterator[str]:
     )
     try:
         executor.start()
-        yield f"redis://127.0.0.1:{port}/0"
+        yield f"redis://127.0.0.1:{port}/0", executor
     finally:
         try:
-            executor.stop()
+            if executor.running():  # a test may have left it stopped
+                executor.stop()
         finally:
             shutil.rmtree(folder, ignore_errors=True)

@@ -6,7 +6,7 @@ import subprocess
 import sys
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
+from typing import Iterator, Sequence
 
 import requests
 
@@ -49,9 +49,18 @@ def create_agent(env: dict[str, str], email: str = AGENT_EMAIL, password: str = 
 
 @contextmanager
 def served_dashboard(
-    workdir: Path, api_url: str, *, agent: bool = True, workers: int = 1, **env_extra: str
+    workdir: Path,
+    api_url: str,
+    *,
+    agent: bool = True,
+    workers: int = 1,
+    serve_args: Sequence[str] = ("--drain-seconds", "0"),
+    process_out: list | None = None,
+    **env_extra: str,
 ) -> Iterator[str]:
-    """Create the test agent (unless ``agent=False``), start `dashboard serve`, yield its URL, stop it.
+    """Create the test agent (unless ``agent=False``), start `dashboard serve` (with
+    ``serve_args``), yield its URL, stop it. ``process_out`` receives the process, for
+    tests that signal it.
 
     ``env_extra`` sets more of the environment: DATABASE_URL and REDIS_URL for a
     dashboard on PostgreSQL and Redis (the SQLite file in ``workdir`` otherwise).
@@ -61,9 +70,11 @@ def served_dashboard(
         create_agent(env)
     port = closed_port()
     process = subprocess.Popen(
-        [sys.executable, "-m", "dashboard.cli", "serve", "--host", "127.0.0.1", "--port", str(port), "--workers", str(workers)],
+        [sys.executable, "-m", "dashboard.cli", "serve", "--host", "127.0.0.1", "--port", str(port), "--workers", str(workers), *serve_args],
         env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )
+    if process_out is not None:
+        process_out.append(process)
     url = f"http://127.0.0.1:{port}"
     try:
         wait_until(lambda: healthy(url) or process.poll() is not None, timeout=20, message="dashboard serve did not start")

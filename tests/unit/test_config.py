@@ -48,6 +48,10 @@ EVERY_VARIABLE = {
     "FORWARDED_ALLOW_IPS": ("10.0.0.1,10.0.0.2", "forwarded_allow_ips", "10.0.0.1,10.0.0.2"),
     "POSTMETRIC_ALLOWED_HOSTS": ("pm.internal, 10.2.0.0/16", "postmetric_allowed_hosts", ("pm.internal", "10.2.0.0/16")),
     "ALLOW_PRIVATE_UPSTREAMS": ("on", "allow_private_upstreams", True),
+    "DATABASE_POOL_SIZE": ("4", "database_pool_size", 4),
+    "METRICS_TOKEN": ("m" * 24, "metrics_token", "m" * 24),
+    "LOG_FORMAT": ("text", "log_format", "text"),
+    "READINESS_TIMEOUT": ("0.5", "readiness_timeout", 0.5),
 }
 
 
@@ -71,7 +75,7 @@ def test_every_declared_variable_arrives():
     for name, (_, attribute, expected) in EVERY_VARIABLE.items():
         assert getattr(defaults, attribute) != expected, f"{name}: pick a value unlike the default"
         assert getattr(settings, attribute) == expected, name
-    for secret in (SECRET, "pm_" + "a" * 64, FERNET_KEY):
+    for secret in (SECRET, "pm_" + "a" * 64, FERNET_KEY, "m" * 24):
         assert secret not in repr(settings) and secret not in str(settings)
 
 
@@ -114,6 +118,8 @@ BOUNDS = {
     "SET_PASSWORD_LINK_HOURS": ("0.1", "0"),
     "AUDIT_RETENTION_DAYS": ("1", "0"),
     "TRUSTED_PROXIES": ("0", "-1"),
+    "DATABASE_POOL_SIZE": ("1", "0"),
+    "READINESS_TIMEOUT": ("0.1", "0.05"),
 }
 
 
@@ -246,3 +252,9 @@ def test_the_client_defaults_are_the_declared_ones():
         defaults.upstream_connect_timeout, defaults.upstream_read_timeout, defaults.upstream_deadline, defaults.upstream_max_body_bytes,
     )
     client.close()
+
+
+def test_a_short_metrics_token_is_refused_without_repeating_it():
+    with pytest.raises(ConfigError, match="METRICS_TOKEN is too short") as raised:
+        Settings.from_env({"SECRET_KEY": SECRET, "METRICS_TOKEN": "hunter2"})
+    assert "hunter2" not in str(raised.value)
