@@ -9,8 +9,22 @@ import logging
 from datetime import timedelta
 
 from flask import Flask, jsonify
+from flask_compress import Compress
 
+from dashboard import static_files
 from dashboard.config import PROJECT_ROOT, Settings
+
+COMPRESSION_ALGORITHMS = ["br", "gzip"]
+COMPRESSED_TYPES = [
+    "text/html",
+    "text/css",
+    "text/plain",
+    "text/csv",
+    "text/javascript",
+    "application/javascript",
+    "application/json",
+    "image/svg+xml",
+]
 
 
 def limiter_storage_uri(settings: Settings) -> str:
@@ -45,11 +59,21 @@ def create_app(settings: Settings | None = None, *, run_migrations: bool = True)
         # with a form POST, so Flask-WTF's https Referer check would refuse every form.
         # The session-bound token and SameSite=Lax cookies are the protection.
         WTF_CSRF_SSL_STRICT=False,
-        SEND_FILE_MAX_AGE_DEFAULT=timedelta(hours=1),
+        # Compression (flask-compress): Brotli where the browser takes it, else gzip.
+        # Levels chosen by measurement (README, "Delivery"): 0.2 ms of CPU for a typical
+        # visitor page, 0.4 ms for a 1,000-view one.
+        COMPRESS_ALGORITHM=COMPRESSION_ALGORITHMS,
+        COMPRESS_BR_LEVEL=4,
+        COMPRESS_LEVEL=6,
+        COMPRESS_MIMETYPES=COMPRESSED_TYPES,
         RATELIMIT_STORAGE_URI=limiter_storage_uri(settings),
         RATELIMIT_HEADERS_ENABLED=False,
     )
     app.extensions["settings"] = settings
+    # First, so that its after_request hook runs last: it compresses what every other
+    # hook has finished (and adds Accept-Encoding to their Vary).
+    Compress(app)
+    static_files.init_app(app)
     if not logging.getLogger("dashboard").handlers and not settings.testing:
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 
