@@ -279,6 +279,15 @@ class VisitorService:
             return VisitorAnswer(site, None, problem)
         return VisitorAnswer(site, search)
 
+    def answers_at_once(self, visitor_id: str, *, site: str | None = None) -> bool:
+        """Whether ``find`` (without refresh) would answer without asking PostMetric: every
+        site it would ask holds a fresh copy, or there is nobody to ask."""
+        try:
+            sites = [self.site(site)] if site else self.sites()
+        except (NoSiteConfigured, UnknownSite):
+            return True
+        return all(self.cache.peek(self.cache_key(each, visitor_id)) is not None for each in sites)
+
     def search(self, visitor_id: str, *, refresh: bool = False, watcher: Hashable | None = None) -> SiteSearch:
         """Ask every site at once (each through the cache); waits as long as the slowest."""
         sites = self.sites()
