@@ -51,6 +51,13 @@ def log_in(page: Page, base_url: str, *, path: str = "/") -> None:
     expect(page.get_by_role("heading", name="Log in")).to_have_count(0)
 
 
+def open_view(page: Page, url: str) -> None:
+    """Open a visitor view and wait until it is filled in: a view whose data PostMetric
+    must send paints its frame first and fills in from its own htmx request."""
+    page.goto(url)
+    expect(page.locator("#visitor-loading")).to_have_count(0, timeout=10000)
+
+
 def session_links(page: Page):
     """The links that narrow the view to one session (not "All sessions")."""
     return page.get_by_role("region", name="Sessions").get_by_role("link").filter(has_not_text="All sessions")

@@ -10,7 +10,7 @@ from playwright.sync_api import Browser, Page, expect
 from dashboard import create_app
 from dashboard.demo import FakeApiServer
 from tests.conftest import LiveServer, add_agent, make_settings
-from tests.e2e.conftest import log_in
+from tests.e2e.conftest import log_in, open_view
 
 SLOW_SECONDS = 3.0
 
@@ -64,8 +64,7 @@ def test_a_slow_visitor_paints_its_frame_first_then_fills_in(page: Page, slow_se
 
 def test_a_cached_visitor_comes_in_one_response(page: Page, slow_server):
     log_in(page, slow_server.url)
-    page.goto(slow_server.url + "/visitors/visitor_123")
-    expect(page.get_by_role("region", name="Sessions")).to_be_visible()
+    open_view(page, slow_server.url + "/visitors/visitor_123")
     again = page.goto(slow_server.url + "/visitors/visitor_123?order=asc")
     assert again is not None and 'id="visitor-loading"' not in again.text() and 'id="timeline"' in again.text()
     expect(page.get_by_role("region", name="Sessions")).to_be_visible()
