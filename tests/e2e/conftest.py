@@ -49,6 +49,8 @@ def log_in(page: Page, base_url: str, *, path: str = "/") -> None:
     page.get_by_label("Password").fill(AGENT_PASSWORD)
     page.get_by_role("button", name="Log in").click()
     expect(page.get_by_role("heading", name="Log in")).to_have_count(0)
+    # Landing on a visitor view that paints first: wait until it has filled in.
+    expect(page.locator("#visitor-loading")).to_have_count(0, timeout=10000)
 
 
 def open_view(page: Page, url: str) -> None:
