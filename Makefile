@@ -13,8 +13,10 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
+# make run PORT=5050 picks another port for the dashboard.
+PORT ?= 5000
 run: install
-	$(BIN)/dashboard demo
+	$(BIN)/dashboard demo --port $(PORT)
 
 # Browser tests use Debian's Chromium; install it where apt is at hand and it is missing
 # (elsewhere the tests fall back to Playwright's own browser).

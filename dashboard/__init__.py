@@ -8,8 +8,22 @@ from __future__ import annotations
 from datetime import timedelta
 
 from flask import Flask
+from flask_compress import Compress
 
+from dashboard import static_files
 from dashboard.config import PROJECT_ROOT, Settings
+
+COMPRESSION_ALGORITHMS = ["br", "gzip"]
+COMPRESSED_TYPES = [
+    "text/html",
+    "text/css",
+    "text/plain",
+    "text/csv",
+    "text/javascript",
+    "application/javascript",
+    "application/json",
+    "image/svg+xml",
+]
 
 
 def limiter_storage_uri(settings: Settings) -> str:
@@ -44,11 +58,21 @@ def create_app(settings: Settings | None = None, *, run_migrations: bool = True)
         # with a form POST, so Flask-WTF's https Referer check would refuse every form.
         # The session-bound token and SameSite=Lax cookies are the protection.
         WTF_CSRF_SSL_STRICT=False,
-        SEND_FILE_MAX_AGE_DEFAULT=timedelta(hours=1),
+        # Compression (flask-compress): Brotli where the browser takes it, else gzip.
+        # Levels chosen by measurement (README, "Delivery"): 0.2 ms of CPU for a typical
+        # visitor page, 0.4 ms for a 1,000-view one.
+        COMPRESS_ALGORITHM=COMPRESSION_ALGORITHMS,
+        COMPRESS_BR_LEVEL=4,
+        COMPRESS_LEVEL=6,
+        COMPRESS_MIMETYPES=COMPRESSED_TYPES,
         RATELIMIT_STORAGE_URI=limiter_storage_uri(settings),
         RATELIMIT_HEADERS_ENABLED=False,
     )
     app.extensions["settings"] = settings
+    # First, so that its after_request hook runs last: it compresses what every other
+    # hook has finished (and adds Accept-Encoding to their Vary).
+    Compress(app)
+    static_files.init_app(app)
     from dashboard import metrics, probes, requestlog
 
     if not settings.testing:

@@ -1,7 +1,9 @@
 """The ``dashboard`` command: demo, serve, create-agent, prune-audit, fake-api."""
 from __future__ import annotations
 
+import errno
 import secrets
+import socket
 import sys
 
 import click
@@ -117,9 +119,19 @@ def fake_api(host: str, port: int, latency: float) -> None:
     serve_fake_api(port, host=host, latency=latency)
 
 
+def port_problem(host: str, port: int, error: OSError) -> str:
+    """What to do when the demo cannot listen on ``host:port``."""
+    if error.errno == errno.EADDRINUSE:
+        return (
+            f"Port {port} is in use (another program, or a demo still running). Pick another "
+            f"port: `make run PORT=5050` or `dashboard demo --port 5050`."
+        )
+    return f"Cannot listen on {host}:{port}: {error.strerror or error}. Pick another with --port (or make run PORT=...)."
+
+
 @main.command()
 @click.option("--host", default="127.0.0.1", show_default=True)
-@click.option("--port", default=5000, show_default=True, type=int)
+@click.option("--port", default=5000, show_default=True, type=int, help="The dashboard's port (make run PORT=5050).")
 def demo(host: str, port: int) -> None:
     """The whole product on this machine: the dashboard, the stand-in, a demo agent."""
     from werkzeug.serving import make_server
@@ -127,6 +139,12 @@ def demo(host: str, port: int) -> None:
     from dashboard import create_app
     from dashboard.demo import DEMO_API_KEY, DEMO_VISITORS, FakeApiServer
 
+    # Bound first and here rather than by werkzeug, which prints its own advice (no word
+    # of `make run PORT=`) and exits.
+    try:
+        listening = socket.create_server((host, port), family=socket.AF_INET6 if ":" in host else socket.AF_INET)
+    except OSError as error:
+        raise click.ClickException(port_problem(host, port, error)) from None
     api = FakeApiServer()  # on a free local port
     api.start()
     try:
@@ -144,8 +162,9 @@ def demo(host: str, port: int) -> None:
         save_agent(engine, DEMO_EMAIL, password, admin=True, update=True)
         engine.dispose()
         app = create_app(settings)
-        server = make_server(host, port, app, threaded=True)
-        url = f"http://{host}:{server.server_port}"
+        with listening:  # werkzeug serves on a copy of it
+            server = make_server(host, port, app, threaded=True, fd=listening.fileno())
+        url = f"http://{host}:{server.port}"
         click.echo(f"Visitor Lookup demo: {url}")
         click.echo(f"  log in as {DEMO_EMAIL} with password {password}")
         click.echo(f"  PostMetric stand-in: {api.url}")
@@ -158,6 +177,7 @@ def demo(host: str, port: int) -> None:
         finally:
             server.server_close()
     finally:
+        listening.close()
         api.stop()
 
 

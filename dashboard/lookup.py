@@ -15,6 +15,7 @@ from datetime import datetime
 from dashboard import metrics
 from dashboard.addresses import AddressPolicy
 from dashboard.config import Settings
+from dashboard.demo.data import is_staged_failure
 from dashboard.formatting import shorten, visible_text
 from dashboard.postmetric.budget import ANYONE, BudgetRegistry, FairPolicy, RateBudget, Spender
 from dashboard.postmetric.cache import VisitorCache
@@ -195,8 +196,10 @@ class VisitorService:
                 return site
         raise UnknownSite(slug)
 
-    def client_for(self, site: SiteRef) -> PostMetricClient:
-        identity = (site.slug, site.base_url, site.api_key)
+    def client_for(self, site: SiteRef, *, budgeted: bool = True) -> PostMetricClient:
+        """The site's client; ``budgeted=False`` gives one that neither spends nor learns
+        the key's shared rate budget (for the demo stand-in's failures on purpose)."""
+        identity = (site.slug, site.base_url, site.api_key, budgeted)
         with self._lock:
             client = self._clients.get(identity)
             if client is None:
@@ -207,13 +210,19 @@ class VisitorService:
                     read_timeout=self.settings.upstream_read_timeout,
                     deadline=self.settings.upstream_deadline,
                     max_body_bytes=self.settings.upstream_max_body_bytes,
-                    budget=self.budgets.get(site.api_key),
+                    budget=self.budgets.get(site.api_key) if budgeted else None,
                     address_policy=self.address_policy,
                     pool_size=self.settings.server_threads,
                     observer=metrics.upstream_observer(site.slug),
                 )
                 self._clients[identity] = client
             return client
+
+    @staticmethod
+    def cache_key(site: SiteRef, visitor_id: str) -> tuple[str, str, str]:
+        # The base URL is part of the key: data fetched before an admin pointed the site
+        # elsewhere must not be served as the new address's answer.
+        return (site.slug, site.base_url, visitor_id)
 
     def lookup(
         self,
@@ -265,6 +274,15 @@ class VisitorService:
             return VisitorAnswer(site, None, problem)
         return VisitorAnswer(site, search)
 
+    def answers_at_once(self, visitor_id: str, *, site: str | None = None) -> bool:
+        """Whether ``find`` (without refresh) would answer without asking PostMetric: every
+        site it would ask holds a fresh copy, or there is nobody to ask."""
+        try:
+            sites = [self.site(site)] if site else self.sites()
+        except (NoSiteConfigured, UnknownSite):
+            return True
+        return all(self.cache.peek(self.cache_key(each, visitor_id)) is not None for each in sites)
+
     def search(
         self,
         visitor_id: str,
@@ -298,10 +316,13 @@ class VisitorService:
         spender: Spender = ANYONE,
         request_id: str | None = None,
     ) -> Lookup:
-        client = self.client_for(site)
+        # The demo stand-in's failures on purpose (fail-429 answers 429 with Retry-After:
+        # 30) must not teach the shared key's budget, or trying one would block every
+        # other demo look-up, Test connection included, for 30 s.
+        client = self.client_for(site, budgeted=not is_staged_failure(site.api_key, visitor_id))
         # The base URL is part of the key: data fetched before an admin pointed the site
         # elsewhere must not be served as the new address's answer.
-        key = (site.slug, site.base_url, visitor_id)
+        key = self.cache_key(site, visitor_id)
         fetched_here = False
 
         def fetch():

@@ -112,9 +112,12 @@
     var target = event.detail.target;
     var id = target && target.id;
     if (id === "main") {
-      // A new view: keyboard and screen-reader users land on its heading.
+      // A new view: keyboard and screen-reader users land on its heading; when a page
+      // that painted first fills in, only if the agent has not gone elsewhere meanwhile.
       var heading = document.querySelector("#main h1");
-      if (heading) { heading.setAttribute("tabindex", "-1"); heading.focus({ preventScroll: false }); }
+      var filled = event.detail.requestConfig && event.detail.requestConfig.elt.id === "visitor-loading";
+      var away = document.activeElement && document.activeElement !== document.body && !byId("main").contains(document.activeElement);
+      if (heading && !(filled && away)) { heading.setAttribute("tabindex", "-1"); heading.focus({ preventScroll: filled }); }
       var box = searchBox();
       var view = document.querySelector("#visitor-view[data-visitor-id]");
       if (box && view) box.value = view.getAttribute("data-visitor-id");
@@ -142,6 +145,14 @@
     var title = source && source.getAttribute("data-title");
     if (title && document.title !== title) document.title = title;
   }
+
+  // A page that painted first and cannot reach the server for its view says so.
+  document.addEventListener("htmx:sendError", function (event) {
+    var elt = event.detail.elt;
+    if (elt.id !== "visitor-loading") return;
+    elt.removeAttribute("aria-busy");
+    elt.textContent = "The dashboard could not be reached. Reload the page to try again.";
+  });
 
   // The session list follows the session filter (the filter swaps only the timeline).
   function syncView() {

@@ -22,6 +22,8 @@ from typing import Any
 
 __all__ = [
     "DEMO_API_KEY",
+    "STAGED_FAILURE_PREFIX",
+    "is_staged_failure",
     "DEMO_VISITORS",
     "FAILURE_VISITORS",
     "DemoVisitor",
@@ -125,6 +127,20 @@ DEMO_VISITORS: list[DemoVisitor] = [
         "A known visitor whose ID holds /, space, ?, #, %, & and non-ASCII text.",
     ),
 ]
+
+#: The stand-in answers every ID that starts with this by failing on purpose (or as an
+#: unknown visitor); see ``dashboard.demo.fake_api``.
+STAGED_FAILURE_PREFIX = "fail-"
+
+
+def is_staged_failure(api_key: str, visitor_id: str) -> bool:
+    """Whether a look-up asks the stand-in for one of its failures on purpose.
+
+    Only with the demo key, which no real PostMetric account has: a real site's visitor
+    whose ID happens to start with ``fail-`` is an ordinary look-up.
+    """
+    return api_key == DEMO_API_KEY and visitor_id.startswith(STAGED_FAILURE_PREFIX)
+
 
 #: Reserved IDs that make the stand-in fail on purpose (see ``dashboard.demo.fake_api``).
 FAILURE_VISITORS: list[DemoVisitor] = [

@@ -18,7 +18,15 @@ from dashboard.visitors.state import (
     clean_visitor_id,
     visitor_id_from_search,
 )
-from dashboard.visitors.view import export_body, look_up, service, visitor_view
+from dashboard.visitors.view import (
+    export_body,
+    is_fill,
+    loading_context,
+    look_up,
+    paints_first,
+    service,
+    visitor_view,
+)
 
 bp = Blueprint("visitors", __name__)
 
@@ -109,6 +117,15 @@ def progress():
 def render_visitor_view(state: ViewState):
     """Fetch (or reuse) the visitor and render the view or the block htmx asked for."""
     refresh = request.args.get("refresh") == "1"
+    if paints_first(state, refresh=refresh):
+        # PostMetric may take seconds: paint the frame, the ID and "Asking PostMetric…"
+        # now; the page asks for its view (the main block) at once, and that request
+        # looks the visitor up and audits it. A load-triggered htmx request rather than
+        # a streamed page, because the view's answer keeps its real status (a 504 stays
+        # a 504 for logs and monitors; a stream must send 200 before it knows), passes
+        # through compression and proxies without being held back, and is the same
+        # "main" block every in-place search already swaps.
+        return render_page("visitors/loading.html", {}, **loading_context(state))
     target = request.htmx.target if wants_fragment() else None
     # Narrowing, paging and sorting re-use what the page already fetched.
     view = visitor_view(state, refresh=refresh, new_lookup=target in (None, "main"))
@@ -123,7 +140,8 @@ def render_visitor_view(state: ViewState):
     if target in PUSHED_TARGETS:
         # The address bar shows the canonical URL of the view now on screen (a refresh
         # replaces the history entry instead of adding one).
-        headers["HX-Replace-Url" if refresh else "HX-Push-Url"] = state.url()
+        # So does the loading page's own request for its view: its URL is already there.
+        headers["HX-Replace-Url" if refresh or is_fill() else "HX-Push-Url"] = state.url()
     if target == "load-more" and "page" in context:
         page = context["page"]
         headers["HX-Trigger"] = json.dumps(

@@ -9,6 +9,7 @@ import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Sequence
+from urllib.parse import urlencode
 
 from flask import current_app, request
 from flask_login import current_user
@@ -91,6 +92,53 @@ def look_up(
             db.engine, answer, agent_id=current_user.id, visitor_id=state.visitor_id, action=action, ticket=state.ticket
         )
     return answer, state
+
+
+# The no-script way to a view that would paint first: the same URL with this parameter
+# answers in one response, waiting for PostMetric (the loading page's <noscript> refresh).
+WAIT_PARAMETER = "wait"
+# The element of the loading page that asks for the view once the page is painted.
+FILL_TRIGGER = "visitor-loading"
+
+
+def paints_first(state: ViewState, *, refresh: bool) -> bool:
+    """Whether to answer with the loading page first: a browser opening the view, whose
+    data must come from PostMetric (a refresh, or nothing fresh in the cache).
+
+    Only a browser's own navigation (``Sec-Fetch-Dest: document``) paints first; scripts,
+    monitors and htmx requests (boosted links, history restores included) get the view in
+    one response as before.
+    """
+    if request.htmx or request.headers.get("Sec-Fetch-Dest") != "document":
+        return False
+    if request.args.get(WAIT_PARAMETER) == "1":
+        return False
+    return refresh or not service().answers_at_once(state.visitor_id, site=state.site)
+
+
+def is_fill() -> bool:
+    """Whether this request is the loading page asking for its view."""
+    return wants_fragment() and request.htmx.trigger == FILL_TRIGGER
+
+
+def this_url(**changes: str | None) -> str:
+    """This request's own URL with ``changes`` to its query (None drops a parameter)."""
+    args = [(key, value) for key, value in request.args.items(multi=True) if key not in changes]
+    args += [(key, value) for key, value in changes.items() if value is not None]
+    query = urlencode(args)
+    return f"{request.script_root}{request.path}" + (f"?{query}" if query else "")
+
+
+def loading_context(state: ViewState) -> dict[str, object]:
+    """The loading page: the frame, the visitor ID and where the view will come from."""
+    return {
+        "state": state,
+        "search_value": state.visitor_id,
+        "page_title": page_title(state),
+        # A page opened directly starts at the top, as the one-response page does.
+        "fill_url": this_url(offset=None, **{WAIT_PARAMETER: None}),
+        "wait_url": this_url(offset=None, **{WAIT_PARAMETER: "1"}),
+    }
 
 
 def status_of(answer: VisitorAnswer) -> int:

@@ -49,6 +49,15 @@ def log_in(page: Page, base_url: str, *, path: str = "/") -> None:
     page.get_by_label("Password").fill(AGENT_PASSWORD)
     page.get_by_role("button", name="Log in").click()
     expect(page.get_by_role("heading", name="Log in")).to_have_count(0)
+    # Landing on a visitor view that paints first: wait until it has filled in.
+    expect(page.locator("#visitor-loading")).to_have_count(0, timeout=10000)
+
+
+def open_view(page: Page, url: str) -> None:
+    """Open a visitor view and wait until it is filled in: a view whose data PostMetric
+    must send paints its frame first and fills in from its own htmx request."""
+    page.goto(url)
+    expect(page.locator("#visitor-loading")).to_have_count(0, timeout=10000)
 
 
 def session_links(page: Page):

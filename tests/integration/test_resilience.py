@@ -17,6 +17,7 @@ from tests.support.clocks import FakeClock
 from tests.support.html import one, soup
 from tests.support.serving import logged_in_session
 from tests.support.sockets import closed_port, unaccepting_port
+from tests.support.upstream import spend_the_key_elsewhere
 
 HTMX_MAIN = {"HX-Request": "true", "HX-Target": "main"}
 
@@ -273,12 +274,25 @@ def test_concurrent_lookups_of_one_visitor_make_one_upstream_call(tmp_path):
 
 
 def test_after_a_429_no_call_is_made_until_the_reset(tmp_path):
-    with FakeApiServer() as api, dashboard(tmp_path, api.url) as (_, client):
-        client.get("/visitors/fail-429")  # Retry-After: 30
+    with FakeApiServer(rate_limit=3) as api, dashboard(tmp_path, api.url) as (_, client):
+        spend_the_key_elsewhere(api, 3)
+        first = client.get("/visitors/visitor_live").get_data(as_text=True)  # 429, Retry-After: the window's end
+        assert error_kind(first) == "rate_limited" and api.stats.calls == 4
         html = client.get("/visitors/visitor_123").get_data(as_text=True)
-        assert api.stats.calls == 1
+        assert api.stats.calls == 4
         assert error_kind(html) == "rate_limited"
-        assert re.search(r"request limit is reached; try again in (29|30) s", html)
+        # Retry-After: the rest of the stand-in's 60-second window.
+        assert re.search(r"request limit is reached; try again in (1 min( [01] s)?|5\d s)", html)
+
+
+@pytest.mark.parametrize("staged", ["fail-429", "fail-429-bare"])
+def test_the_demos_staged_429_blocks_no_other_lookup(tmp_path, staged):
+    """fail-429 is a failure on purpose: it must not teach the demo key's budget."""
+    with FakeApiServer() as api, dashboard(tmp_path, api.url) as (_, client):
+        assert error_kind(client.get(f"/visitors/{staged}").get_data(as_text=True)) == "rate_limited"
+        assert client.get("/visitors/visitor_123").status_code == 200
+        assert error_kind(client.get("/visitors/fail-500").get_data(as_text=True)) == "server_error"
+        assert api.stats.calls_by_visitor["visitor_123"] == 1 and api.stats.calls_by_visitor["fail-500"] == 1
 
 
 def test_an_exhausted_remaining_header_stops_calls_and_cache_still_answers(tmp_path):

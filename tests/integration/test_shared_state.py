@@ -19,6 +19,7 @@ from dashboard.postmetric.errors import AgentShareExceeded, BudgetExhausted, Ser
 from dashboard.shared_state import MAX_ENTRY_BYTES, PREFIX, RedisLink, RedisVisitorCache
 from tests.conftest import make_settings
 from tests.support.sockets import closed_port
+from tests.support.upstream import spend_the_key_elsewhere
 from tests.support.waiting import wait_until
 
 
@@ -125,12 +126,14 @@ def test_concurrent_takes_never_overspend(tmp_path, redis_url, fake_api):
     assert sum(lookup.error is None for lookup in lookups) == 15
 
 
-def test_a_429_seen_by_one_instance_holds_back_the_other(tmp_path, redis_url, fake_api):
-    one, other = two_instances(tmp_path, fake_api.url, redis_url)
-    assert one.lookup("fail-429").error.kind == "rate_limited"
-    refused = other.lookup("visitor_123").error
-    assert isinstance(refused, BudgetExhausted) and 25 < refused.retry_after <= 30
-    assert fake_api.stats.calls == 1
+def test_a_429_seen_by_one_instance_holds_back_the_other(tmp_path, redis_url):
+    with FakeApiServer(rate_limit=2) as api:
+        spend_the_key_elsewhere(api, 2)  # another user of the key took the stand-in's window
+        one, other = two_instances(tmp_path, api.url, redis_url)
+        assert one.lookup("visitor_live").error.kind == "rate_limited"  # Retry-After: the window's end
+        refused = other.lookup("visitor_123").error
+        assert isinstance(refused, BudgetExhausted) and 30 < refused.retry_after <= 60
+        assert api.stats.calls == 3
 
 
 def test_one_agents_burst_leaves_a_colleague_able_to_look_up(tmp_path, redis_url, fake_api):
