@@ -1,9 +1,12 @@
-"""The ``dashboard`` command: demo, serve, create-agent, prune-audit, fake-api."""
+"""The ``dashboard`` command: demo, serve, migrate, create-agent, prune-audit, fake-api."""
 from __future__ import annotations
 
+import errno
 import gc
+import os
 import secrets
 import sys
+from pathlib import Path
 
 import click
 from sqlalchemy import select
@@ -15,6 +18,7 @@ from dashboard.passwords import MIN_PASSWORD_LENGTH, password_problem
 __all__ = ["MIN_PASSWORD_LENGTH", "main"]
 DEMO_EMAIL = "demo@example.com"
 LOOPBACK_HOSTS = ("127.0.0.1", "::1", "localhost")
+UNIX_SOCKET_PATH_MAX = 104  # sun_path: 108 bytes on Linux, 104 on the BSDs
 
 
 def load_settings(mode: str | None = None, **changes: object) -> Settings:
@@ -27,15 +31,51 @@ def load_settings(mode: str | None = None, **changes: object) -> Settings:
 
 
 def prepare_database(settings: Settings):
-    """Create or migrate the schema; return the engine."""
-    from dashboard.db import make_engine, migrate
+    """Create or migrate the schema (once, under the migration lock); return the engine."""
+    from dashboard.db import DatabaseUnavailable, make_engine, migrate
 
-    engine = make_engine(settings.database_url)
     try:
+        engine = make_engine(settings.database_url)
         migrate(engine)
+    except DatabaseUnavailable as problem:
+        raise click.ClickException(str(problem)) from None
     except Exception as error:  # a bad DATABASE_URL must not end in a traceback
         raise click.ClickException(f"Could not prepare the database at DATABASE_URL: {error.__class__.__name__}: {error}") from None
     return engine
+
+
+def port_problem(host: str, port: int) -> str | None:
+    """Why ``dashboard serve`` cannot listen on ``host:port`` (None: it can), said so that
+    the person starting a second instance on this host knows which option to change."""
+    import socket
+
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except socket.gaierror as error:
+        return f"--host {host} is not an address of this machine ({error.strerror}); use 127.0.0.1, 0.0.0.0 or one of its addresses."
+    family, kind, proto, _name, address = infos[0]
+    with socket.socket(family, kind, proto) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as gunicorn binds
+        try:
+            probe.bind(address)
+        except PermissionError:
+            return f"Port {port} needs privileges to listen on; choose one above 1023 with --port."
+        except OSError as error:
+            if error.errno == errno.EADDRINUSE:
+                return (
+                    f"Port {port} on {host} is already in use (another instance of the dashboard, or another "
+                    "program). Give this instance its own port with --port, e.g. --port " f"{port + 1}."
+                )
+            return f"Cannot listen on {host}:{port}: {error.strerror}. Choose another address with --host or port with --port."
+    return None
+
+
+def control_socket_path(settings: Settings, port: int) -> Path | None:
+    """Where this instance's gunicorn control socket goes: its instance folder, named by
+    its port, so that instances on one host never share one (gunicorn's default is one
+    path per user). None when that path is too long for a Unix socket."""
+    path = Path(settings.instance_path).resolve() / f"gunicorn-{port}.ctl"
+    return path if len(os.fsencode(path)) < UNIX_SOCKET_PATH_MAX else None
 
 
 def save_agent(engine, email: str, password: str, *, admin: bool, update: bool = False) -> str:
@@ -86,6 +126,27 @@ def create_agent(email: str, admin: bool, password_stdin: bool) -> None:
     engine = prepare_database(settings)
     save_agent(engine, email, password, admin=admin)
     click.echo(f"Created {'admin' if admin else 'agent'} {email.lower()}.")
+
+
+@main.command()
+def migrate() -> None:
+    """Create or upgrade the schema, once, under a lock (for deployments that migrate as a
+    step of their own; `serve` does the same under the same lock)."""
+    from dashboard.db import where
+
+    settings = load_settings()
+    engine = prepare_database(settings)
+    try:
+        click.echo(f"The database at {where(engine)} is at the newest schema ({schema_revision(engine)}).")
+    finally:
+        engine.dispose()
+
+
+def schema_revision(engine) -> str:
+    from alembic.migration import MigrationContext
+
+    with engine.connect() as connection:
+        return MigrationContext.configure(connection).get_current_revision() or "empty"
 
 
 @main.command("prune-audit")
@@ -186,7 +247,11 @@ def serve(host: str, port: int, workers: int, threads: int) -> None:
 
     settings = load_settings()
     settings = settings.with_changes(upstream_budget_per_minute=max(1, settings.upstream_budget_per_minute // workers))
+    problem = port_problem(host, port)
+    if problem:
+        raise click.ClickException(problem)
     prepare_database(settings).dispose()
+    control_socket = control_socket_path(settings, port)
 
     class DashboardServer(BaseApplication):
         def load_config(self) -> None:
@@ -199,6 +264,14 @@ def serve(host: str, port: int, workers: int, threads: int) -> None:
             self.cfg.set("accesslog", "-")
             self.cfg.set("forwarded_allow_ips", settings.forwarded_allow_ips)
             self.cfg.set("post_worker_init", freeze_startup_objects)
+            # One control socket per instance (gunicorn's default path is shared by every
+            # instance a user starts on the host; the last to start would take it over).
+            # Gunicorn before 25.1 has no control socket.
+            if "control_socket" in self.cfg.settings:
+                if control_socket is None:
+                    self.cfg.set("control_socket_disable", True)
+                else:
+                    self.cfg.set("control_socket", str(control_socket))
 
         def load(self):
             from dashboard import create_app
