@@ -6,6 +6,8 @@ import gc
 import os
 import secrets
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import click
@@ -30,17 +32,26 @@ def load_settings(mode: str | None = None, **changes: object) -> Settings:
         raise click.ClickException(str(error)) from None
 
 
-def prepare_database(settings: Settings):
-    """Create or migrate the schema (once, under the migration lock); return the engine."""
-    from dashboard.db import DatabaseUnavailable, make_engine, migrate
+@contextmanager
+def database_sentences() -> Iterator[None]:
+    """Database problems as a sentence and exit status 1, never a traceback."""
+    from dashboard.db import DatabaseUnavailable
 
     try:
-        engine = make_engine(settings.database_url)
-        migrate(engine)
+        yield
     except DatabaseUnavailable as problem:
         raise click.ClickException(str(problem)) from None
     except Exception as error:  # a bad DATABASE_URL must not end in a traceback
         raise click.ClickException(f"Could not prepare the database at DATABASE_URL: {error.__class__.__name__}: {error}") from None
+
+
+def prepare_database(settings: Settings):
+    """Create or migrate the schema (once, under the migration lock); return the engine."""
+    from dashboard.db import make_engine, migrate
+
+    with database_sentences():
+        engine = make_engine(settings.database_url)
+        migrate(engine)
     return engine
 
 
@@ -132,21 +143,21 @@ def create_agent(email: str, admin: bool, password_stdin: bool) -> None:
 def migrate() -> None:
     """Create or upgrade the schema, once, under a lock (for deployments that migrate as a
     step of their own; `serve` does the same under the same lock)."""
-    from dashboard.db import where
+    from dashboard.db import make_engine, migrate as migrate_schema, schema_revision, where
 
     settings = load_settings()
-    engine = prepare_database(settings)
-    try:
-        click.echo(f"The database at {where(engine)} is at the newest schema ({schema_revision(engine)}).")
-    finally:
-        engine.dispose()
-
-
-def schema_revision(engine) -> str:
-    from alembic.migration import MigrationContext
-
-    with engine.connect() as connection:
-        return MigrationContext.configure(connection).get_current_revision() or "empty"
+    with database_sentences():
+        engine = make_engine(settings.database_url)
+        try:
+            before = schema_revision(engine)
+            migrate_schema(engine)
+            after = schema_revision(engine)
+        finally:
+            engine.dispose()
+    if before == after:
+        click.echo(f"The database at {where(engine)} is at the newest schema ({after}); nothing to do.")
+    else:
+        click.echo(f"Upgraded the database at {where(engine)} from {before or 'an empty database'} to the newest schema ({after}).")
 
 
 @main.command("prune-audit")

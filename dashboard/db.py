@@ -89,6 +89,15 @@ def where(engine: Engine) -> str:
     return engine.url.render_as_string(hide_password=True)
 
 
+def schema_revision(engine: Engine) -> str | None:
+    """The database's migration revision (None: not migrated yet); unreachable raises
+    :class:`DatabaseUnavailable`."""
+    from alembic.migration import MigrationContext
+
+    with _sentence_for_operational_errors(engine), engine.connect() as connection:
+        return MigrationContext.configure(connection).get_current_revision()
+
+
 def migrate(engine: Engine) -> None:
     """Create or upgrade the schema to the newest revision, once, under a lock.
 
@@ -100,10 +109,15 @@ def migrate(engine: Engine) -> None:
     make_sqlite_folder(engine)
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS))
+    with _sentence_for_operational_errors(engine), locked_for_migration(engine) as connection:
+        config.attributes["connection"] = connection
+        command.upgrade(config, "head")
+
+
+@contextmanager
+def _sentence_for_operational_errors(engine: Engine) -> Iterator[None]:
     try:
-        with locked_for_migration(engine) as connection:
-            config.attributes["connection"] = connection
-            command.upgrade(config, "head")
+        yield
     except OperationalError as error:
         reason = (str(error.orig or error).strip().splitlines() or ["no reason given"])[0]
         raise DatabaseUnavailable(
