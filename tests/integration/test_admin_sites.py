@@ -43,7 +43,20 @@ def sites_in_db(app) -> dict[str, Site]:
 
 
 def database_bytes(settings) -> bytes:
-    """Everything SQLite holds on disk: the database file and its write-ahead log."""
+    """Everything SQLite holds on disk (the database file and its write-ahead log), or on
+    PostgreSQL every value of every table."""
+    if not settings.database_url.startswith("sqlite"):
+        from sqlalchemy import MetaData, create_engine
+
+        engine = create_engine(settings.database_url)
+        try:
+            metadata = MetaData()
+            metadata.reflect(engine)
+            with engine.connect() as connection:
+                rows = [row for table in metadata.sorted_tables for row in connection.execute(table.select())]
+        finally:
+            engine.dispose()
+        return "\n".join(map(repr, rows)).encode()
     path = Path(settings.database_url.removeprefix("sqlite:///"))
     return b"".join(p.read_bytes() for p in (path, Path(f"{path}-wal")) if p.exists())
 
