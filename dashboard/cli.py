@@ -75,7 +75,7 @@ def port_problem(host: str, port: int) -> str | None:
             if error.errno == errno.EADDRINUSE:
                 return (
                     f"Port {port} on {host} is already in use (another instance of the dashboard, or another "
-                    "program). Give this instance its own port with --port, e.g. --port " f"{port + 1}."
+                    f"program). Give this instance its own port with --port, e.g. --port {port + 1}."
                 )
             return f"Cannot listen on {host}:{port}: {error.strerror}. Choose another address with --host or port with --port."
     return None
