@@ -103,12 +103,15 @@ def create_app(settings: Settings | None = None, *, run_migrations: bool = True)
     from dashboard import account, admin, audit, auth, errors, rendering, security, visitors
     from dashboard.encryption import KeyBox
     from dashboard.lookup import VisitorService
-    from dashboard.sites import SiteDirectory, sync_environment_site
+    from dashboard.sites import SiteDirectory, rotate_site_keys, sites_from_settings
 
     key_box = KeyBox.from_settings(settings)
-    sync_environment_site(app.extensions["db_sessionmaker"], settings, key_box)
+    rotate_site_keys(app.extensions["db_sessionmaker"], key_box)
     app.extensions["key_box"] = key_box
-    app.extensions["site_directory"] = directory = SiteDirectory(app.extensions["db_sessionmaker"], key_box)
+    # The environment's site is this instance's configuration, kept in memory only.
+    app.extensions["site_directory"] = directory = SiteDirectory(
+        app.extensions["db_sessionmaker"], key_box, configured=sites_from_settings(settings)
+    )
     app.extensions["visitor_service"] = VisitorService(settings, sites=directory.sites)
     rendering.init_app(app)
     security.init_app(app, settings)

@@ -1,10 +1,12 @@
-"""The ``dashboard`` command: demo, serve, create-agent, prune-audit, fake-api."""
+"""The ``dashboard`` command: demo, serve, migrate, create-agent, prune-audit, fake-api."""
 from __future__ import annotations
 
 import errno
 import secrets
 import socket
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import click
 from sqlalchemy import select
@@ -27,15 +29,26 @@ def load_settings(mode: str | None = None, **changes: object) -> Settings:
         raise click.ClickException(str(error)) from None
 
 
-def prepare_database(settings: Settings):
-    """Create or migrate the schema; return the engine."""
-    from dashboard.db import make_engine, migrate
+@contextmanager
+def database_sentences() -> Iterator[None]:
+    """Database problems as a sentence and exit status 1, never a traceback."""
+    from dashboard.db import DatabaseUnavailable
 
-    engine = make_engine(settings.database_url)
     try:
-        migrate(engine)
+        yield
+    except DatabaseUnavailable as problem:
+        raise click.ClickException(str(problem)) from None
     except Exception as error:  # a bad DATABASE_URL must not end in a traceback
         raise click.ClickException(f"Could not prepare the database at DATABASE_URL: {error.__class__.__name__}: {error}") from None
+
+
+def prepare_database(settings: Settings):
+    """Create or migrate the schema (once, under the migration lock); return the engine."""
+    from dashboard.db import make_engine, migrate
+
+    with database_sentences():
+        engine = make_engine(settings.database_url)
+        migrate(engine)
     return engine
 
 
@@ -89,6 +102,27 @@ def create_agent(email: str, admin: bool, password_stdin: bool) -> None:
     click.echo(f"Created {'admin' if admin else 'agent'} {email.lower()}.")
 
 
+@main.command()
+def migrate() -> None:
+    """Create or upgrade the schema, once, under a lock (for deployments that migrate as a
+    step of their own; `serve` does the same under the same lock)."""
+    from dashboard.db import make_engine, migrate as migrate_schema, schema_revision, where
+
+    settings = load_settings()
+    with database_sentences():
+        engine = make_engine(settings.database_url)
+        try:
+            before = schema_revision(engine)
+            migrate_schema(engine)
+            after = schema_revision(engine)
+        finally:
+            engine.dispose()
+    if before == after:
+        click.echo(f"The database at {where(engine)} is at the newest schema ({after}); nothing to do.")
+    else:
+        click.echo(f"Upgraded the database at {where(engine)} from {before or 'an empty database'} to the newest schema ({after}).")
+
+
 @main.command("prune-audit")
 @click.option("--days", type=click.IntRange(min=1), default=None, help="Keep this many days of audit events (default: AUDIT_RETENTION_DAYS, 90).")
 @click.option("--dry-run", is_flag=True, help="Only count what would be deleted.")
@@ -119,7 +153,7 @@ def fake_api(host: str, port: int, latency: float) -> None:
     serve_fake_api(port, host=host, latency=latency)
 
 
-def port_problem(host: str, port: int, error: OSError) -> str:
+def demo_port_problem(host: str, port: int, error: OSError) -> str:
     """What to do when the demo cannot listen on ``host:port``."""
     if error.errno == errno.EADDRINUSE:
         return (
@@ -144,7 +178,7 @@ def demo(host: str, port: int) -> None:
     try:
         listening = socket.create_server((host, port), family=socket.AF_INET6 if ":" in host else socket.AF_INET)
     except OSError as error:
-        raise click.ClickException(port_problem(host, port, error)) from None
+        raise click.ClickException(demo_port_problem(host, port, error)) from None
     api = FakeApiServer()  # on a free local port
     api.start()
     try:
@@ -211,7 +245,7 @@ def serve(
     one exact rate budget. With more workers each gets an equal share of the budget,
     so together they still stay within it.
     """
-    from dashboard.serving import ServeOptions, serve as run_server
+    from dashboard.serving import ServeOptions, port_problem, serve as run_server
 
     settings = load_settings()
     changes: dict[str, object] = {}
@@ -221,6 +255,9 @@ def serve(
         changes["database_pool_size"] = db_pool_size
     if changes:
         settings = settings.with_changes(**changes)
+    problem = port_problem(host, port)
+    if problem:
+        raise click.ClickException(problem)
     prepare_database(settings).dispose()
     options = ServeOptions(
         host=host,

@@ -84,8 +84,6 @@ class Site(Base):
     # Fernet token of the key (see dashboard.encryption); the key itself is never stored.
     api_key_encrypted: Mapped[str] = mapped_column(Text)
     api_key_last4: Mapped[str] = mapped_column(String(4))
-    # Defined by POSTMETRIC_API_URL/POSTMETRIC_API_KEY: set again at every start.
-    from_environment: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     # Where a ticket reference leads, e.g. https://acme.zendesk.com/agent/tickets/{ticket}
     # (see dashboard.tickets); None: tickets are shown as text.
     ticket_url_template: Mapped[str | None] = mapped_column(String(500), nullable=True)

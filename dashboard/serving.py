@@ -9,10 +9,12 @@ stops at once.
 """
 from __future__ import annotations
 
+import errno
 import gc
 import logging
 import os
 import shutil
+import socket
 import tempfile
 import time
 from dataclasses import dataclass
@@ -35,6 +37,41 @@ class ServeOptions:
     max_requests: int = 10000
     max_requests_jitter: int = 1000
     drain_seconds: float = 5.0
+
+
+UNIX_SOCKET_PATH_MAX = 104  # sun_path: 108 bytes on Linux, 104 on the BSDs
+
+
+def port_problem(host: str, port: int) -> str | None:
+    """Why ``dashboard serve`` cannot listen on ``host:port`` (None: it can), said so that
+    the person starting a second instance on this host knows which option to change."""
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except socket.gaierror as error:
+        return f"--host {host} is not an address of this machine ({error.strerror}); use 127.0.0.1, 0.0.0.0 or one of its addresses."
+    family, kind, proto, _name, address = infos[0]
+    with socket.socket(family, kind, proto) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as gunicorn binds
+        try:
+            probe.bind(address)
+        except PermissionError:
+            return f"Port {port} needs privileges to listen on; choose one above 1023 with --port."
+        except OSError as error:
+            if error.errno == errno.EADDRINUSE:
+                return (
+                    f"Port {port} on {host} is already in use (another instance of the dashboard, or another "
+                    f"program). Give this instance its own port with --port, e.g. --port {port + 1}."
+                )
+            return f"Cannot listen on {host}:{port}: {error.strerror}. Choose another address with --host or port with --port."
+    return None
+
+
+def control_socket_path(settings: Settings, port: int) -> Path | None:
+    """Where this instance's gunicorn control socket goes: its instance folder, named by
+    its port, so that instances on one host never share one (gunicorn's default is one
+    path per user). None when that path is too long for a Unix socket."""
+    path = Path(settings.instance_path).resolve() / f"gunicorn-{port}.ctl"
+    return path if len(os.fsencode(path)) < UNIX_SOCKET_PATH_MAX else None
 
 
 def freeze_startup_objects(worker: object) -> None:
@@ -73,6 +110,7 @@ def serve(settings: Settings, options: ServeOptions) -> None:
     # inherit it and write their numbers there.
     os.environ[METRICS_ENV] = str(metrics_folder(runtime))
     settings = settings.with_changes(server_threads=options.threads, drain_flag=drain_flag)
+    control_socket = control_socket_path(settings, options.port)
 
     class DrainingArbiter(Arbiter):
         drain_until: float | None = None
@@ -106,6 +144,14 @@ def serve(settings: Settings, options: ServeOptions) -> None:
             self.cfg.set("forwarded_allow_ips", settings.forwarded_allow_ips)
             self.cfg.set("post_worker_init", freeze_startup_objects)
             self.cfg.set("child_exit", mark_worker_dead)
+            # One control socket per instance (gunicorn's default path is shared by every
+            # instance a user starts on the host; the last to start would take it over).
+            # Gunicorn before 25.1 has no control socket.
+            if "control_socket" in self.cfg.settings:
+                if control_socket is None:
+                    self.cfg.set("control_socket_disable", True)
+                else:
+                    self.cfg.set("control_socket", str(control_socket))
 
         def load(self):
             from dashboard import create_app

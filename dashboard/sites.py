@@ -1,10 +1,15 @@
 """PostMetric sites: which base URL and key a look-up uses.
 
-Sites live in the database (managed by admins, keys encrypted at rest). The environment's
-POSTMETRIC_API_URL/POSTMETRIC_API_KEY define the default site, written to the database at
-every start. Look-ups read the list through :class:`SiteDirectory`, which keeps it for a
-few seconds so that a look-up costs no query; an admin's change clears it at once in the
-process that made it, and other server workers see it within ``ttl`` seconds.
+Two kinds. The environment's site (POSTMETRIC_API_URL/POSTMETRIC_API_KEY, slug
+``default``) is configuration: it lives only in the memory of the instance whose
+environment defines it, and is never written to or read from the database, so instances
+that share a database but not an environment never redirect each other's look-ups (each
+keeps its own URL and key; a restart with another environment changes only that
+instance). Admins' sites live in the database (keys encrypted at rest) and are shared by
+every instance. Look-ups read the list through :class:`SiteDirectory`, which keeps the
+database's part for a few seconds so that a look-up costs no query; an admin's change
+clears it at once in the process that made it, and other workers see it within ``ttl``
+seconds.
 """
 from __future__ import annotations
 
@@ -16,8 +21,9 @@ import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from collections.abc import Sequence
+
 from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from dashboard.addresses import AddressRefused, check_base_url
@@ -42,6 +48,7 @@ class SiteRef:
 
 
 def sites_from_settings(settings: Settings) -> list[SiteRef]:
+    """The sites this instance's environment defines (the ``default`` site, or none)."""
     if settings.postmetric_api_url and settings.postmetric_api_key:
         return [SiteRef(ENVIRONMENT_SLUG, ENVIRONMENT_NAME, settings.postmetric_api_url, settings.postmetric_api_key)]
     return []
@@ -58,7 +65,9 @@ def unique_slug(session: Session, name: str) -> str:
     from dashboard.models import Site
 
     base = slugify(name)
-    taken = set(session.scalars(select(Site.slug).where(Site.slug.startswith(base))))
+    # The environment's slug stays free: an instance whose environment defines it must
+    # never find a database site under the same name.
+    taken = {*session.scalars(select(Site.slug).where(Site.slug.startswith(base))), ENVIRONMENT_SLUG}
     slug, n = base, 2
     while slug in taken:
         slug, n = f"{base}-{n}", n + 1
@@ -72,16 +81,19 @@ def store_key(site, api_key: str, box: KeyBox) -> None:
 
 
 class SiteDirectory:
-    """The configured sites as ``SiteRef``s, read from the database at most every ``ttl`` s."""
+    """This instance's sites as ``SiteRef``s: the environment's first (it answers look-ups
+    that name no site), then the database's, read at most every ``ttl`` seconds."""
 
     def __init__(
         self,
         session_factory: sessionmaker,
         box: KeyBox,
         *,
+        configured: Sequence[SiteRef] = (),
         ttl: float = SITE_LIST_TTL,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
+        self.configured = tuple(configured)
         self._session_factory = session_factory
         self._box = box
         self._ttl = ttl
@@ -95,7 +107,7 @@ class SiteDirectory:
             if self._sites is None or self._clock() - self._loaded_at >= self._ttl:
                 self._sites = self._load()
                 self._loaded_at = self._clock()
-            return list(self._sites)
+            return [*self.configured, *self._sites]
 
     def invalidate(self) -> None:
         with self._lock:
@@ -105,10 +117,12 @@ class SiteDirectory:
         from dashboard.models import Site
 
         refs = []
+        configured = {ref.slug for ref in self.configured}
         with self._session_factory() as session:
-            # The environment's site first: it answers look-ups that name no site.
-            rows = session.scalars(select(Site).order_by(Site.from_environment.desc(), Site.id))
-            for site in rows:
+            for site in session.scalars(select(Site).order_by(Site.id)):
+                if site.slug in configured:
+                    log.warning("site %s: the environment defines a site of that name, which takes its place here; an admin can delete the database's one", site.slug)
+                    continue
                 try:
                     api_key = self._box.decrypt(site.api_key_encrypted)
                 except UnreadableSecret:
@@ -125,49 +139,18 @@ class SiteDirectory:
         return refs
 
 
-def sync_environment_site(session_factory: sessionmaker, settings: Settings, box: KeyBox) -> None:
-    """Write the environment's site to the database; re-encrypt keys under the current key.
-
-    Several server workers may run this at once: a lost race to insert is retried as an update.
-    """
-    for _attempt in range(3):
-        try:
-            with session_factory() as session:
-                _sync(session, settings, box)
-                session.commit()
-            return
-        except IntegrityError:
-            continue
-    raise RuntimeError("could not write the environment's PostMetric site to the database")
-
-
-def _sync(session: Session, settings: Settings, box: KeyBox) -> None:
+def rotate_site_keys(session_factory: sessionmaker, box: KeyBox) -> None:
+    """Re-encrypt the database's keys under the current encryption key (after
+    DASHBOARD_ENCRYPTION_KEY is set or changed). Instances starting together may both do
+    it: each writes a valid token of the same key, so the last write is as good."""
     from dashboard.models import Site
 
-    for site in session.scalars(select(Site)):
-        if box.is_current(site.api_key_encrypted):
-            continue
-        try:
-            site.api_key_encrypted = box.rotate(site.api_key_encrypted)
-        except UnreadableSecret:
-            continue  # reported when the list is read; the environment's site is rewritten below
-    for ref in sites_from_settings(settings):
-        site = session.scalars(select(Site).where(Site.from_environment.is_(True))).first()
-        if site is None:
-            site = session.scalars(select(Site).where(Site.slug == ref.slug)).first()
-        if site is None:
-            site = Site(slug=ref.slug, name=ref.name)
-            session.add(site)
-        site.from_environment = True
-        site.base_url = ref.base_url
-        if not _holds_key(site, ref.api_key, box):
-            store_key(site, ref.api_key, box)
-
-
-def _holds_key(site, api_key: str, box: KeyBox) -> bool:
-    if not site.api_key_encrypted:
-        return False
-    try:
-        return box.decrypt(site.api_key_encrypted) == api_key
-    except UnreadableSecret:
-        return False
+    with session_factory() as session:
+        for site in session.scalars(select(Site)):
+            if box.is_current(site.api_key_encrypted):
+                continue
+            try:
+                site.api_key_encrypted = box.rotate(site.api_key_encrypted)
+            except UnreadableSecret:
+                continue  # reported when the list is read
+        session.commit()

@@ -12,10 +12,42 @@ from dashboard.config import Settings
 from dashboard.demo import DEMO_API_KEY, FakeApiServer
 from dashboard.extensions import db
 from dashboard.models import Agent
+from tests.support import backends
 from tests.support.html import soup
 
 AGENT_EMAIL = "agent@example.com"
 AGENT_PASSWORD = "correct horse battery"
+
+
+def pytest_configure(config):
+    config.addinivalue_line(
+        "markers",
+        "sqlite_only(reason): an integration test that cannot run on PostgreSQL and Redis (say why); it runs on SQLite only",
+    )
+
+
+@pytest.fixture(scope="session")
+def postgres_template(postgres_server_url):
+    """The server, with a migrated database that tests' databases are copied from."""
+    backends.make_template_database(postgres_server_url)
+    return postgres_server_url
+
+
+@pytest.fixture
+def backend(request):
+    """The database and shared store of the test's apps: SQLite and in-process state
+    unless tests/integration/conftest.py asks for "postgres+redis" too."""
+    name = getattr(request, "param", backends.SQLITE)
+    if name == backends.POSTGRES_REDIS:
+        chosen = backends.Backend(name, request.getfixturevalue("postgres_template"), request.getfixturevalue("redis_server_url"))
+    else:
+        chosen = backends.Backend(name)
+    backends.use(chosen)
+    try:
+        yield chosen
+    finally:
+        backends.use(backends.Backend(backends.SQLITE))
+        backends.finish(chosen)
 
 
 @pytest.fixture(scope="session")
@@ -44,9 +76,13 @@ def _reset_fake_api_stats(request):
 
 
 def make_settings(tmp_path: Path, api_url: str | None, api_key: str | None = DEMO_API_KEY, **changes) -> Settings:
+    """Test settings for an instance in ``tmp_path``, on the test's backend (SQLite, or
+    PostgreSQL and Redis: see tests/support/backends.py) unless ``changes`` name others."""
+    backend = backends.current()
     return Settings(
         secret_key="test-secret-key-0123456789",
-        database_url=f"sqlite:///{tmp_path / 'test.sqlite3'}",
+        database_url=backend.database_url(tmp_path) or f"sqlite:///{tmp_path / 'test.sqlite3'}",
+        redis_url=backend.redis_url,
         mode="test",
         postmetric_api_url=api_url,
         postmetric_api_key=api_key if api_url else None,
@@ -60,7 +96,7 @@ def make_settings(tmp_path: Path, api_url: str | None, api_key: str | None = DEM
 
 
 @pytest.fixture
-def settings(tmp_path, fake_api) -> Settings:
+def settings(tmp_path, fake_api, backend) -> Settings:
     return make_settings(tmp_path, fake_api.url)
 
 

@@ -95,7 +95,10 @@ def export_audit():
 
     @stream_with_context
     def lines():
-        yield from audit.csv_lines(audit.audit_rows(db.session.execute(query)))
+        # Closed even when the client stops reading: on PostgreSQL the result is a
+        # server-side cursor, which would otherwise stay open until garbage collection.
+        with db.session.execute(query) as result:
+            yield from audit.csv_lines(audit.audit_rows(result))
 
     stamp = datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S")
     current_app.logger.info("admin %s exported the audit trail (%s)", current_user.id, audit_filter.params())

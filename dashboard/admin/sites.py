@@ -3,6 +3,7 @@ and test the connection with the stored key."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 
 from flask import abort, current_app, flash, redirect, request, url_for
 from flask_login import current_user
@@ -57,15 +58,46 @@ def readable(site: Site) -> bool:
     return True
 
 
+def configured_sites() -> tuple[SiteRef, ...]:
+    """This instance's sites from its environment (configuration: shown, never edited here)."""
+    directory: SiteDirectory = current_app.extensions["site_directory"]
+    return directory.configured
+
+
+def configured_site(slug: str) -> SiteRef | None:
+    return next((ref for ref in configured_sites() if ref.slug == slug), None)
+
+
+@dataclass(frozen=True)
+class SiteRow:
+    """One line of the sites table: the environment's sites (``configured``: read-only
+    here) and the database's alike."""
+
+    slug: str
+    name: str
+    base_url: str
+    key_hint: str
+    configured: bool
+    updated_at: datetime | None = None
+    unreadable: bool = False
+
+    @classmethod
+    def of_configured(cls, ref: SiteRef) -> "SiteRow":
+        return cls(ref.slug, ref.name, ref.base_url, f"…{ref.api_key[-4:]}", configured=True)
+
+    @classmethod
+    def of_stored(cls, site: Site) -> "SiteRow":
+        return cls(site.slug, site.name, site.base_url, site.key_hint, configured=False, updated_at=site.updated_at, unreadable=not readable(site))
+
+
 def render_sites(form: SiteForm | None = None, *, status: int = 200, tested: dict | None = None):
-    sites = db.session.scalars(select(Site).order_by(Site.from_environment.desc(), Site.name)).all()
+    stored = db.session.scalars(select(Site).order_by(Site.name)).all()
     return render_page(
         "admin/sites.html",
         TEST_BLOCKS,
         status=status,
         section="sites",
-        sites=sites,
-        unreadable={site.id for site in sites if not readable(site)},
+        sites=[*map(SiteRow.of_configured, configured_sites()), *map(SiteRow.of_stored, stored)],
         form=form or SiteForm(),
         tested=tested or {},
     )
@@ -161,9 +193,6 @@ def edit_site(slug: str):
 def delete_site(slug: str):
     """Remove a site (its look-ups stay in the audit trail under its slug)."""
     site = site_or_404(slug)
-    if site.from_environment:
-        flash(f"{site.name} comes from POSTMETRIC_API_URL and POSTMETRIC_API_KEY; remove those from the server's environment to remove it.")
-        return redirect(url_for("admin.list_sites"), 303)
     db.session.delete(site)
     db.session.commit()
     sites_changed()
@@ -226,6 +255,11 @@ def connection_outcome(site: Site) -> ConnectionOutcome:
         api_key = key_box().decrypt(site.api_key_encrypted)
     except UnreadableSecret:
         return ConnectionOutcome("wrong_key", "The stored key cannot be read", "Enter the key again under Edit.", "unreadable_key")
+    return site_outcome(SiteRef(site.slug, site.name, site.base_url, api_key))
+
+
+def site_outcome(site: SiteRef) -> ConnectionOutcome:
+    """Ask PostMetric at ``site`` with its key and sort the answer for the admin."""
     try:
         check_base_url(site.base_url)
     except AddressRefused as problem:
@@ -233,7 +267,7 @@ def connection_outcome(site: Site) -> ConnectionOutcome:
         return outcome_for(AddressNotAllowed(str(problem)))
     service: VisitorService = current_app.extensions["visitor_service"]
     try:
-        service.client_for(SiteRef(site.slug, site.name, site.base_url, api_key)).test_connection()
+        service.client_for(site).test_connection()
     except PostMetricError as error:
         return outcome_for(error)
     return outcome_for(None)
@@ -242,9 +276,9 @@ def connection_outcome(site: Site) -> ConnectionOutcome:
 @bp.post("/sites/<slug>/test")
 def test_site(slug: str):
     """Test the connection; htmx swaps the result in place, without htmx the page comes back."""
-    site = site_or_404(slug)
-    outcome = connection_outcome(site)
+    site = configured_site(slug) or site_or_404(slug)
+    outcome = site_outcome(site) if isinstance(site, SiteRef) else connection_outcome(site)
     current_app.logger.info("admin %s tested site %s: %s", current_user.id, site.slug, outcome.kind)
     if wants_fragment():
-        return render_page("admin/sites.html", TEST_BLOCKS, target="connection-result", site=site, tested={site.id: outcome})
-    return render_sites(tested={site.id: outcome})
+        return render_page("admin/sites.html", TEST_BLOCKS, target="connection-result", site=site, tested={site.slug: outcome})
+    return render_sites(tested={site.slug: outcome})

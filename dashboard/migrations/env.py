@@ -11,7 +11,7 @@ from logging.config import fileConfig
 from alembic import context
 from alembic.util import CommandError
 
-from dashboard.db import MIGRATION_OPTIONS, make_engine, make_sqlite_folder
+from dashboard.db import MIGRATION_OPTIONS, locked_for_migration, make_engine, make_sqlite_folder
 from dashboard.models import Base
 
 
@@ -46,7 +46,7 @@ else:
         engine = make_engine(database_url())
         try:
             make_sqlite_folder(engine)
-            with engine.begin() as connection:
+            with locked_for_migration(engine) as connection:  # the app's lock: no instance migrates meanwhile
                 run_migrations(connection=connection)
         finally:
             engine.dispose()

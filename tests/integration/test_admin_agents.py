@@ -14,6 +14,7 @@ from tests.conftest import AGENT_EMAIL, AGENT_PASSWORD, AuthActions, add_agent, 
 from tests.support.accounts import (
     ADMIN_EMAIL,
     ADMIN_PASSWORD,
+    add_site,
     csrf_of,
     logged_in_client,
     make_admin,
@@ -42,12 +43,14 @@ def admin_routes() -> list[tuple[str, str]]:
 
 ADMIN_ROUTES = admin_routes()
 # A value for each URL variable of the admin routes (a new variable fails the test below).
-URL_VALUES = {"agent_id": "2", "slug": "default"}
+URL_VALUES = {"agent_id": "2", "slug": "shop"}
 
 
 @pytest.fixture
 def team(app):
-    """An admin (id 1) and an agent (id 2), each logged in with their own client."""
+    """An admin (id 1) and an agent (id 2), each logged in with their own client, and a
+    site in the database for the site routes."""
+    add_site(app, "shop", "Shop", "http://127.0.0.1:9", "pm_" + "1" * 64)
     make_admin(app)
     add_agent(app)
     return logged_in_client(app, ADMIN_EMAIL, ADMIN_PASSWORD), logged_in_client(app)

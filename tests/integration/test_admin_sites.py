@@ -43,7 +43,20 @@ def sites_in_db(app) -> dict[str, Site]:
 
 
 def database_bytes(settings) -> bytes:
-    """Everything SQLite holds on disk: the database file and its write-ahead log."""
+    """Everything SQLite holds on disk (the database file and its write-ahead log), or on
+    PostgreSQL every value of every table."""
+    if not settings.database_url.startswith("sqlite"):
+        from sqlalchemy import MetaData, create_engine
+
+        engine = create_engine(settings.database_url)
+        try:
+            metadata = MetaData()
+            metadata.reflect(engine)
+            with engine.connect() as connection:
+                rows = [row for table in metadata.sorted_tables for row in connection.execute(table.select())]
+        finally:
+            engine.dispose()
+        return "\n".join(map(repr, rows)).encode()
     path = Path(settings.database_url.removeprefix("sqlite:///"))
     return b"".join(p.read_bytes() for p in (path, Path(f"{path}-wal")) if p.exists())
 
@@ -51,20 +64,38 @@ def database_bytes(settings) -> bytes:
 # -- the environment's site ----------------------------------------------------------------
 
 
-def test_the_environment_defines_the_default_site_at_start_up(app, fake_api):
-    site = sites_in_db(app)["default"]
-    assert site.from_environment and site.base_url == fake_api.url and site.api_key_last4 == DEMO_API_KEY[-4:]
+def test_the_environment_defines_the_default_site_in_memory_not_in_the_database(app, admin, fake_api):
+    """The environment's site is this instance's configuration: look-ups use it, the admin
+    page lists it read-only, and no row holds it for another instance to pick up."""
+    [ref] = app.extensions["visitor_service"].sites()
+    assert (ref.slug, ref.base_url, ref.api_key) == ("default", fake_api.url, DEMO_API_KEY)
+    assert sites_in_db(app) == {}
+    row = one(soup(admin.get("/admin/sites").text), "#site-default")
+    assert "this server's environment" in text_of(row) and f"…{DEMO_API_KEY[-4:]}" in text_of(row)
+    assert [button.get_text(strip=True) for button in row.select("a, button")] == ["Test connection"]
 
 
-def test_a_restart_with_another_key_updates_the_default_site(tmp_path, fake_api):
+def test_instances_with_different_environments_keep_their_own_default_site(tmp_path, fake_api):
+    """Two instances on one database, started with different environments: the second
+    start changes nothing for the first (it used to rewrite a shared row)."""
     first = create_app(make_settings(tmp_path, fake_api.url))
-    first.extensions["db_engine"].dispose()
     second = create_app(make_settings(tmp_path, "http://127.0.0.1:9", api_key="pm_" + "9" * 64))
-    sites = sites_in_db(second)
-    assert list(sites) == ["default"]
-    assert sites["default"].base_url == "http://127.0.0.1:9" and sites["default"].api_key_last4 == "9999"
-    assert [s.slug for s in second.extensions["visitor_service"].sites()] == ["default"]
-    second.extensions["db_engine"].dispose()
+    try:
+        first.extensions["site_directory"].invalidate()
+        [first_ref] = first.extensions["visitor_service"].sites()
+        [second_ref] = second.extensions["visitor_service"].sites()
+        assert (first_ref.base_url, first_ref.api_key) == (fake_api.url, DEMO_API_KEY)
+        assert (second_ref.base_url, second_ref.api_key[-4:]) == ("http://127.0.0.1:9", "9999")
+        assert sites_in_db(second) == {}
+    finally:
+        for app in (first, second):
+            app.extensions["db_engine"].dispose()
+
+
+def test_an_admins_site_never_takes_the_environments_name(app, admin, fake_api):
+    post(admin, "/admin/sites", {"name": "Default", "base_url": fake_api.url, "api_key": SHOP_KEY})
+    assert set(sites_in_db(app)) == {"default-2"}
+    assert [ref.slug for ref in app.extensions["visitor_service"].sites()] == ["default", "default-2"]
 
 
 def test_keys_survive_a_restart_and_move_to_a_dedicated_encryption_key(tmp_path, fake_api):
@@ -168,20 +199,21 @@ def test_add_edit_replace_key_and_delete_a_site(app, admin, fake_api):
 
 def test_moving_a_site_to_another_host_needs_the_key_again(app, admin, fake_api):
     """Otherwise an admin could send the stored key to a host of their own."""
+    add_site(app, "shop", "Shop", fake_api.url, DEMO_API_KEY)
     with FakeApiServer() as elsewhere:
-        refused = post(admin, "/admin/sites/default/edit", {"name": "Default site", "base_url": elsewhere.url, "api_key": ""})
+        refused = post(admin, "/admin/sites/shop/edit", {"name": "Shop", "base_url": elsewhere.url, "api_key": ""})
         assert refused.status_code == 400
         assert "enter the site's API key again" in text_of(soup(refused))
-        assert sites_in_db(app)["default"].base_url == fake_api.url
+        assert sites_in_db(app)["shop"].base_url == fake_api.url
         # Test connection and look-ups still go where the key was entered for.
-        admin.get("/visitors/visitor_123")
+        admin.get("/visitors/visitor_123?site=shop")
         assert elsewhere.stats.calls == 0
         # With the key entered again the move is made.
-        moved = post(admin, "/admin/sites/default/edit", {"name": "Default site", "base_url": elsewhere.url, "api_key": DEMO_API_KEY})
-        assert moved.status_code == 303 and sites_in_db(app)["default"].base_url == elsewhere.url
+        moved = post(admin, "/admin/sites/shop/edit", {"name": "Shop", "base_url": elsewhere.url, "api_key": DEMO_API_KEY})
+        assert moved.status_code == 303 and sites_in_db(app)["shop"].base_url == elsewhere.url
         # Another path on the same host is a move too (issue 13, finding 4).
-        same_host = post(admin, "/admin/sites/default/edit", {"name": "Default site", "base_url": elsewhere.url + "/analytics", "api_key": ""})
-        assert same_host.status_code == 400 and sites_in_db(app)["default"].base_url == elsewhere.url
+        same_host = post(admin, "/admin/sites/shop/edit", {"name": "Shop", "base_url": elsewhere.url + "/analytics", "api_key": ""})
+        assert same_host.status_code == 400 and sites_in_db(app)["shop"].base_url == elsewhere.url
 
 
 def test_a_second_site_with_the_same_name_gets_its_own_slug(app, admin, fake_api):
@@ -205,12 +237,13 @@ def test_invalid_sites_are_refused(app, admin, fields, message):
     data = {"name": "Shop", "base_url": "https://analytics.example.com", "api_key": SHOP_KEY, **fields}
     response = post(admin, "/admin/sites", data)
     assert response.status_code == 400 and message in text_of(soup(response))
-    assert set(sites_in_db(app)) == {"default"}
+    assert sites_in_db(app) == {}
 
 
-def test_the_environments_site_cannot_be_deleted_here(app, admin):
-    response = post(admin, "/admin/sites/default/delete", follow_redirects=True)
-    assert "POSTMETRIC_API_URL" in response.text and "default" in sites_in_db(app)
+def test_the_environments_site_cannot_be_edited_or_deleted_here(app, admin, fake_api):
+    assert admin.get("/admin/sites/default/edit").status_code == 404
+    assert post(admin, "/admin/sites/default/delete").status_code == 404
+    assert [ref.base_url for ref in app.extensions["visitor_service"].sites()] == [fake_api.url]
 
 
 # -- test connection -----------------------------------------------------------------------

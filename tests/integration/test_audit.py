@@ -156,6 +156,7 @@ def test_eight_threads_writing_at_once_lose_nothing(app, fake_api):
     assert fake_api.stats.calls == 1  # the look-ups themselves came from the cache
 
 
+@pytest.mark.sqlite_only("about SQLite's file locking: the writer processes open the SQLite file by its path")
 def test_two_processes_writing_one_sqlite_file_lose_nothing(app, fake_api, settings, tmp_path):
     """Two server processes (gunicorn's workers, here two Python processes) write the
     audit trail of one SQLite file at the same moment: every row arrives."""

@@ -204,7 +204,7 @@ def strict_admin(strict_app):
 def test_ssrf_site_addresses_that_lead_inside_are_refused_at_save(strict_app, strict_admin, stub_dns, base_url):
     response = post(strict_admin, "/admin/sites", {"name": "Probe", "base_url": base_url, "api_key": SITE_KEY})
     assert response.status_code == 400 and "This base URL cannot be used" in response.text
-    assert set(sites_in_db(strict_app)) == {"default"}
+    assert sites_in_db(strict_app) == {}
 
 
 @pytest.mark.parametrize(
@@ -283,11 +283,12 @@ def test_ssrf_test_connection_tells_refused_and_timed_out_apart(app, admin):
 
 
 def test_changing_only_the_path_of_a_base_url_needs_the_key_again(app, admin, fake_api):
-    moved = post(admin, "/admin/sites/default/edit", {"name": "Default site", "base_url": fake_api.url + "/reflect", "api_key": ""})
+    add_site(app, "shop", "Shop", fake_api.url, SITE_KEY)
+    moved = post(admin, "/admin/sites/shop/edit", {"name": "Shop", "base_url": fake_api.url + "/reflect", "api_key": ""})
     assert moved.status_code == 400 and "enter the site&#39;s API key again" in moved.text
-    assert sites_in_db(app)["default"].base_url == fake_api.url
+    assert sites_in_db(app)["shop"].base_url == fake_api.url
     # The same address written differently is no move.
-    same = post(admin, "/admin/sites/default/edit", {"name": "Renamed", "base_url": fake_api.url.upper().replace("HTTP", "http") + "/", "api_key": ""})
+    same = post(admin, "/admin/sites/shop/edit", {"name": "Renamed", "base_url": fake_api.url.upper().replace("HTTP", "http") + "/", "api_key": ""})
     assert same.status_code == 303
 
 

@@ -32,13 +32,9 @@ def blog_api():
 
 @pytest.fixture
 def two_sites(app, shop_api, blog_api):
-    """The default site (the session's stand-in, which knows every demo visitor) is
-    replaced by two sites whose visitors differ."""
-    from dashboard.models import Site
-
-    with app.app_context():
-        db.session.execute(Site.__table__.delete())
-        db.session.commit()
+    """The default site (the session's stand-in, which knows every demo visitor, from the
+    environment) is replaced by two sites whose visitors differ."""
+    app.extensions["site_directory"].configured = ()
     add_site(app, "shop", "Shop", shop_api.url, SHOP_KEY)
     add_site(app, "blog", "Blog", blog_api.url, SHOP_KEY)
     return app

@@ -15,24 +15,44 @@ from tests.support.views import fragment
 NOT_SHOWN = "This look-up could not be recorded, so it is not shown; try again in a moment."
 
 
+# A trigger that aborts every INSERT into lookup_events, in each database's own dialect.
+REFUSE = {
+    "sqlite": (
+        ["CREATE TRIGGER refuse_audit BEFORE INSERT ON lookup_events BEGIN SELECT RAISE(ABORT, 'audit writes refused'); END"],
+        ["DROP TRIGGER refuse_audit"],
+    ),
+    "postgresql": (
+        [
+            "CREATE FUNCTION refuse_audit() RETURNS trigger AS $$ BEGIN RAISE EXCEPTION 'audit writes refused'; END $$ "
+            "LANGUAGE plpgsql",
+            "CREATE TRIGGER refuse_audit BEFORE INSERT ON lookup_events FOR EACH ROW EXECUTE FUNCTION refuse_audit()",
+        ],
+        ["DROP TRIGGER refuse_audit ON lookup_events", "DROP FUNCTION refuse_audit()"],
+    ),
+}
+
+
 @pytest.fixture
 def refusing_writes(app):
     """The database itself refuses every new audit row (a trigger that aborts the INSERT),
-    while reading goes on as before; removed again by ``restore``."""
+    while reading goes on as before; removed again by ``restore`` (and at the end)."""
     engine = app.extensions["db_engine"]
+    create, drop = REFUSE[engine.dialect.name]
     with engine.begin() as connection:
-        connection.execute(
-            text(
-                "CREATE TRIGGER refuse_audit BEFORE INSERT ON lookup_events "
-                "BEGIN SELECT RAISE(ABORT, 'audit writes refused'); END"
-            )
-        )
+        for statement in create:
+            connection.execute(text(statement))
+    restored = False
 
     def restore():
-        with engine.begin() as connection:
-            connection.execute(text("DROP TRIGGER refuse_audit"))
+        nonlocal restored
+        if not restored:
+            with engine.begin() as connection:
+                for statement in drop:
+                    connection.execute(text(statement))
+            restored = True
 
-    return restore
+    yield restore
+    restore()
 
 
 def audit_rows(app) -> int:

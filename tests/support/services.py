@@ -95,17 +95,10 @@ def stoppable_postgres_server() -> Iterator[tuple[str, Any]]:
     )
     try:
         executor.start()
-        import psycopg
-
-        def accepts_connections() -> bool:  # "the database system is starting up" on a busy machine
-            try:
-                psycopg.connect(host="127.0.0.1", port=port, user="postgres", dbname="postgres").close()
-                return True
-            except psycopg.OperationalError:
-                return False
-
-        wait_until(accepts_connections, timeout=30, message="PostgreSQL did not accept connections")
-        with psycopg.connect(host="127.0.0.1", port=port, user="postgres", dbname="postgres", autocommit=True) as conn:
+        # pg_ctl -w may return while the server still answers "the database system is
+        # starting up"; ask until it accepts a connection.
+        wait_until(lambda: accepts_connections(port), timeout=30, message="PostgreSQL did not accept connections")
+        with admin_connection(port) as conn:
             conn.execute("CREATE DATABASE dashboard")
         yield f"postgresql+psycopg://postgres@127.0.0.1:{port}/dashboard", executor
     finally:
@@ -116,16 +109,40 @@ def stoppable_postgres_server() -> Iterator[tuple[str, Any]]:
             shutil.rmtree(folder, ignore_errors=True)
 
 
-def fresh_postgres_database(server_url: str, name: str) -> str:
-    """A new empty database on the server behind ``server_url``; returns its URL."""
+def admin_connection(port: int):
+    """A connection to the cluster's ``postgres`` database, for creating and dropping others."""
     import psycopg
+
+    return psycopg.connect(host="127.0.0.1", port=port, user="postgres", dbname="postgres", autocommit=True)
+
+
+def accepts_connections(port: int) -> bool:
+    import psycopg
+
+    try:
+        admin_connection(port).close()
+    except psycopg.OperationalError:
+        return False
+    return True
+
+
+def fresh_postgres_database(server_url: str, name: str, *, template: str | None = None) -> str:
+    """A new database on the server behind ``server_url`` (empty, or a copy of
+    ``template``); returns its URL."""
     from sqlalchemy.engine import make_url
 
     url = make_url(server_url)
-    with psycopg.connect(host=url.host, port=url.port, user=url.username, dbname="postgres", autocommit=True) as conn:
+    with admin_connection(url.port) as conn:
         conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        conn.execute(f'CREATE DATABASE "{name}"')
+        conn.execute(f'CREATE DATABASE "{name}"' + (f' TEMPLATE "{template}"' if template else ""))
     return url.set(database=name).render_as_string(hide_password=False)
+
+
+def drop_postgres_database(server_url: str, name: str) -> None:
+    from sqlalchemy.engine import make_url
+
+    with admin_connection(make_url(server_url).port) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 @contextmanager

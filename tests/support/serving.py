@@ -27,11 +27,13 @@ def healthy(url: str) -> bool:
 
 
 def dashboard_env(workdir: Path, api_url: str, **env_extra: str) -> dict[str, str]:
-    """The environment of a served dashboard (``env_extra`` may set DATABASE_URL, REDIS_URL...)."""
+    """The environment of a `dashboard` command for an instance in ``workdir`` (SQLite
+    there unless ``env_extra`` names a DATABASE_URL)."""
     return {
         **os.environ,
         "SECRET_KEY": "served-dashboard-secret-0123456789",
         "DATABASE_URL": f"sqlite:///{workdir / 'served.sqlite3'}",
+        "DASHBOARD_INSTANCE_PATH": str(workdir),
         "POSTMETRIC_API_URL": api_url,
         "POSTMETRIC_API_KEY": DEMO_API_KEY,
         "DASHBOARD_ENV_FILE": str(workdir / "none.env"),
@@ -39,12 +41,45 @@ def dashboard_env(workdir: Path, api_url: str, **env_extra: str) -> dict[str, st
     }
 
 
+def dashboard_command(*arguments: str, env: dict[str, str], **options) -> subprocess.CompletedProcess:
+    """Run a `dashboard` command to its end; its output is text."""
+    return subprocess.run(
+        [sys.executable, "-m", "dashboard.cli", *arguments], env=env, cwd=ROOT, capture_output=True, text=True, timeout=120, **options
+    )
+
+
 def create_agent(env: dict[str, str], email: str = AGENT_EMAIL, password: str = AGENT_PASSWORD) -> None:
     """`dashboard create-agent` (which also creates or migrates the schema)."""
-    subprocess.run(
-        [sys.executable, "-m", "dashboard.cli", "create-agent", email, "--password-stdin"],
-        input=password + "\n", text=True, env=env, cwd=ROOT, check=True, capture_output=True,
-    )
+    created = dashboard_command("create-agent", email, "--password-stdin", env=env, input=password + "\n")
+    assert created.returncode == 0, created.stderr
+
+
+def start_serving(env: dict[str, str], port: int, *arguments: str) -> subprocess.Popen:
+    """Start `dashboard serve` on 127.0.0.1:``port`` (its output in a file beside its database)."""
+    log = open(Path(env["DASHBOARD_INSTANCE_PATH"]) / f"serve-{port}.log", "w")
+    with log:
+        return subprocess.Popen(
+            [sys.executable, "-m", "dashboard.cli", "serve", "--host", "127.0.0.1", "--port", str(port), *arguments],
+            env=env, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
+        )
+
+
+def serving_output(env: dict[str, str], port: int) -> str:
+    return (Path(env["DASHBOARD_INSTANCE_PATH"]) / f"serve-{port}.log").read_text()
+
+
+def wait_until_serving(process: subprocess.Popen, url: str, timeout: float = 30) -> None:
+    wait_until(lambda: healthy(url) or process.poll() is not None, timeout=timeout, message=f"dashboard serve at {url} did not start")
+    assert process.poll() is None, f"dashboard serve at {url} exited at start-up"
+
+
+def stop(process: subprocess.Popen) -> None:
+    process.terminate()
+    try:
+        process.wait(timeout=15)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
 
 
 @contextmanager
@@ -69,24 +104,15 @@ def served_dashboard(
     if agent:
         create_agent(env)
     port = closed_port()
-    process = subprocess.Popen(
-        [sys.executable, "-m", "dashboard.cli", "serve", "--host", "127.0.0.1", "--port", str(port), "--workers", str(workers), *serve_args],
-        env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )
+    process = start_serving(env, port, "--workers", str(workers), *serve_args)
     if process_out is not None:
         process_out.append(process)
     url = f"http://127.0.0.1:{port}"
     try:
-        wait_until(lambda: healthy(url) or process.poll() is not None, timeout=20, message="dashboard serve did not start")
-        assert process.poll() is None, "dashboard serve exited at start-up"
+        wait_until_serving(process, url, timeout=20)
         yield url
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        stop(process)
 
 
 def logged_in_session(base_url: str, email: str = AGENT_EMAIL, password: str = AGENT_PASSWORD) -> requests.Session:
