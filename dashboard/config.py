@@ -180,6 +180,12 @@ class Settings(BaseSettings):
         "127.0.0.1", "FORWARDED_ALLOW_IPS",
         "addresses (comma-separated, `*` for any) whose `X-Forwarded-Proto` `dashboard serve` trusts",
     )
+    postmetric_ticket_url_template: str | None = setting(
+        None, "POSTMETRIC_TICKET_URL_TEMPLATE",
+        "where the default site's ticket references lead, such as `https://acme.zendesk.com/agent/tickets/{ticket}` "
+        "(\"Seen before in tickets\" links each there)",
+        accepts="an http(s) URL holding `{ticket}`",
+    )
     # Where a site's key may be sent besides public addresses (see dashboard/addresses.py).
     postmetric_allowed_hosts: Annotated[tuple[str, ...], NoDecode] = setting(
         (), "POSTMETRIC_ALLOWED_HOSTS",
@@ -281,6 +287,16 @@ class Settings(BaseSettings):
         if value is not None and len(value) < 16:  # the sentence must not repeat the token
             raise ConfigError("METRICS_TOKEN is too short: use at least 16 random characters, or leave it unset.")
         return value
+
+    @field_validator("postmetric_ticket_url_template")
+    @classmethod
+    def _ticket_url_template(cls, value: str | None) -> str | None:
+        from dashboard.ticket_links import InvalidTemplate, clean_template
+
+        try:
+            return clean_template(value)
+        except InvalidTemplate as problem:
+            raise ConfigError(f"POSTMETRIC_TICKET_URL_TEMPLATE: {problem}") from None
 
     @field_validator("postmetric_allowed_hosts", mode="before")
     @classmethod

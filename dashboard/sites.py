@@ -45,12 +45,22 @@ class SiteRef:
     name: str
     base_url: str
     api_key: str = field(repr=False)
+    # Where this site's ticket references lead (see dashboard.ticket_links); None: plain text.
+    ticket_url_template: str | None = None
 
 
 def sites_from_settings(settings: Settings) -> list[SiteRef]:
     """The sites this instance's environment defines (the ``default`` site, or none)."""
     if settings.postmetric_api_url and settings.postmetric_api_key:
-        return [SiteRef(ENVIRONMENT_SLUG, ENVIRONMENT_NAME, settings.postmetric_api_url, settings.postmetric_api_key)]
+        return [
+            SiteRef(
+                ENVIRONMENT_SLUG,
+                ENVIRONMENT_NAME,
+                settings.postmetric_api_url,
+                settings.postmetric_api_key,
+                settings.postmetric_ticket_url_template,
+            )
+        ]
     return []
 
 
@@ -135,7 +145,7 @@ class SiteDirectory:
                     # every look-up; its Test connection says what to correct.
                     log.warning("site %s: its base URL cannot be used (%s); an admin must correct it", site.slug, problem)
                     continue
-                refs.append(SiteRef(site.slug, site.name, site.base_url, api_key))
+                refs.append(SiteRef(site.slug, site.name, site.base_url, api_key, site.ticket_url_template))
         return refs
 
 

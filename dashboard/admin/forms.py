@@ -4,7 +4,7 @@ from wtforms import BooleanField, EmailField, PasswordField, StringField, URLFie
 from wtforms.validators import DataRequired, Length, Optional, ValidationError
 
 from dashboard.config import ConfigError, validate_base_url
-from dashboard.tickets import EXAMPLE_TEMPLATE, MAX_TEMPLATE_LENGTH, InvalidTemplate, clean_template
+from dashboard.ticket_links import EXAMPLE_TEMPLATE, MAX_TEMPLATE_LENGTH, InvalidTemplate, clean_template
 
 
 def looks_like_email(_form, field) -> None:

@@ -272,7 +272,7 @@ def visitor_context(result: Lookup, state: ViewState, now: datetime, page_size: 
     )
     return {
         **signals.view_context(visitor, assignment, moment, page),
-        "seen_tickets": tickets.seen_before(db.session, result.site.slug, state.visitor_id, state.ticket),
+        "seen_tickets": tickets.seen_before(db.session, result.site, state.visitor_id, state.ticket),
         "visitor": visitor,
         # With a text filter, the session list says how many views of each session match
         # (the filter swaps only the timeline; the list comes along out of band).

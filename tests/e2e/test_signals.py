@@ -4,16 +4,21 @@ from __future__ import annotations
 
 import re
 
+import pytest
 from playwright.sync_api import Page, expect
-from sqlalchemy import select
 
 from dashboard.demo.data import SIGNALS_CONTACT_AT, SIGNALS_VISITOR_ID
-from dashboard.extensions import db
-from dashboard.models import Site
+from tests.conftest import make_settings
 from tests.e2e.conftest import log_in
 from tests.e2e.test_support import assert_accessible
 
 VIEW = f"/visitors/{SIGNALS_VISITOR_ID}"
+
+
+@pytest.fixture
+def settings(tmp_path, fake_api):
+    """The default site (the environment's) links tickets through its template."""
+    return make_settings(tmp_path, fake_api.url, postmetric_ticket_url_template="https://tickets.example.com/t/{ticket}")
 
 
 def panel(page: Page):
@@ -68,11 +73,7 @@ def test_the_panel_follows_htmx_swaps_and_reaches_rows_of_other_sessions(page: P
     assert_accessible(page, "signals after narrowing")
 
 
-def test_earlier_tickets_are_listed_and_linked(page: Page, live_server, app):
-    with app.app_context():
-        site = db.session.scalars(select(Site).where(Site.slug == "default")).one()
-        site.ticket_url_template = "https://tickets.example.com/t/{ticket}"
-        db.session.commit()
+def test_earlier_tickets_are_listed_and_linked(page: Page, live_server):
     log_in(page, live_server.url, path=f"{VIEW}?ticket=4521")
     expect(page.get_by_role("heading", name="Seen before in tickets")).to_have_count(0)
     page.goto(live_server.url + f"{VIEW}?ticket=4522")

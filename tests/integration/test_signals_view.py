@@ -10,19 +10,17 @@ from urllib.parse import quote
 import pytest
 from sqlalchemy import select
 
-from dashboard import audit
+from dashboard import audit, create_app
 from dashboard.demo.data import HOSTILE_VISITOR_ID, SIGNALS_CONTACT_AT, SIGNALS_VISITOR_ID
 from dashboard.extensions import db
 from dashboard.models import Site
+from tests.conftest import AuthActions, add_agent, make_settings
 from tests.support.accounts import ADMIN_EMAIL, ADMIN_PASSWORD, logged_in_client, make_admin, post
+from tests.support.html import attrs, soup
 from tests.support.signals import SIGNALS_VISITOR_KINDS
 
 HTMX = {"HX-Request": "true"}
 SIGNALS_URL = f"/visitors/{SIGNALS_VISITOR_ID}"
-
-
-def text(response) -> str:
-    return response.get_data(as_text=True)
 
 
 @dataclass
@@ -94,7 +92,7 @@ def squashed(value: str) -> str:
 def test_the_full_page_shows_each_signal_linked_to_rows_on_the_page(logged_in):
     response = logged_in.get(f"{SIGNALS_URL}?at={SIGNALS_CONTACT_AT}")
     assert response.status_code == 200
-    page = read(text(response))
+    page = read(response.text)
     assert page.has_panel
     assert [s["kind"] for s in page.signals] == SIGNALS_VISITOR_KINDS
     assert squashed(page.signals[0]["text"]).startswith("Last page before contact: “Contact us” (/contact), 1 min before contact.")
@@ -110,7 +108,7 @@ def test_the_full_page_shows_each_signal_linked_to_rows_on_the_page(logged_in):
 def test_each_fragment_that_holds_the_timeline_holds_the_panel(logged_in, target, block_id):
     logged_in.get(SIGNALS_URL)  # the look-up the fragments belong to
     response = logged_in.get(SIGNALS_URL, headers={**HTMX, "HX-Target": target})
-    html = text(response)
+    html = response.text
     assert response.status_code == 200 and "<html" not in html
     page = read(html)
     assert block_id in page.ids and page.has_panel
@@ -121,29 +119,29 @@ def test_each_fragment_that_holds_the_timeline_holds_the_panel(logged_in, target
 def test_a_row_off_the_page_is_linked_through_its_sessions_view(logged_in):
     # Narrowed to the mobile session, the desktop session's rows are not on the page.
     url = f"{SIGNALS_URL}?session=sess_signals_mobile"
-    page = read(text(logged_in.get(url)))
+    page = read(logged_in.get(url).text)
     (long_stay,) = [s for s in page.signals if s["kind"] == "long_stay"]
     (href,) = long_stay["links"]
     path, anchor = href.split("#")
     assert path == f"{SIGNALS_URL}?session=sess_signals_desktop" and anchor not in page.ids
     # That view has the row.
-    assert anchor in read(text(logged_in.get(path))).ids
+    assert anchor in read(logged_in.get(path).text).ids
     (repeated,) = [s for s in page.signals if s["kind"] == "repeated"]
     assert all(href.startswith("#") and href[1:] in page.ids for href in repeated["links"])
 
 
 def test_rows_loaded_later_carry_their_anchors(logged_in):
-    full = text(logged_in.get("/visitors/visitor_large"))
+    full = logged_in.get("/visitors/visitor_large").text
     page = read(full)
     anchors = [i for i in page.ids if i.startswith("view-")]
     assert anchors
-    more = text(logged_in.get("/visitors/visitor_large?offset=50", headers={**HTMX, "HX-Target": "load-more"}))
+    more = logged_in.get("/visitors/visitor_large?offset=50", headers={**HTMX, "HX-Target": "load-more"}).text
     later = [i for i in read(more).ids if i.startswith("view-")]
     assert later and not set(later) & set(anchors)
 
 
 def test_hostile_text_in_the_panel_is_escaped_and_isolated(logged_in):
-    html = text(logged_in.get(f"/visitors/{HOSTILE_VISITOR_ID}?at=2024-03-01T09:31:00Z"))
+    html = logged_in.get(f"/visitors/{HOSTILE_VISITOR_ID}?at=2024-03-01T09:31:00Z").text
     page = read(html)
     assert page.signals
     start, end = html.index('id="signals"'), html.index("</section>", html.index('id="signals"'))
@@ -153,7 +151,7 @@ def test_hostile_text_in_the_panel_is_escaped_and_isolated(logged_in):
 
 
 def test_an_unknown_visitor_has_no_panel(logged_in):
-    assert not read(text(logged_in.get("/visitors/visitor_unknown"))).has_panel
+    assert not read(logged_in.get("/visitors/visitor_unknown").text).has_panel
 
 
 # -- Seen before in tickets --------------------------------------------------------------------
@@ -163,7 +161,7 @@ def look_up(client, ticket: str | None, visitor: str = SIGNALS_VISITOR_ID):
     query = f"?ticket={quote(ticket, safe='')}" if ticket else ""
     response = client.get(f"/visitors/{visitor}{query}")
     assert response.status_code == 200
-    return read(text(response))
+    return read(response.text)
 
 
 def record(app, ticket: str, *, ago: timedelta, agent_id: int | None, visitor: str = SIGNALS_VISITOR_ID, site: str = "default"):
@@ -209,25 +207,31 @@ def test_at_most_five_distinct_tickets_each_with_its_latest_look_up(app, logged_
 
 def test_the_history_is_in_the_full_page_and_the_main_fragment_only(app, logged_in):
     look_up(logged_in, "4521")
-    main = read(text(logged_in.get(f"{SIGNALS_URL}?ticket=9", headers={**HTMX, "HX-Target": "main"})))
+    main = read(logged_in.get(f"{SIGNALS_URL}?ticket=9", headers={**HTMX, "HX-Target": "main"}).text)
     assert "seen-tickets" in main.ids and [t["text"].split(",")[0].strip() for t in main.tickets] == ["ticket 4521"]
-    detail = read(text(logged_in.get(f"{SIGNALS_URL}?ticket=9", headers={**HTMX, "HX-Target": "visitor-detail"})))
+    detail = read(logged_in.get(f"{SIGNALS_URL}?ticket=9", headers={**HTMX, "HX-Target": "visitor-detail"}).text)
     assert "seen-tickets" not in detail.ids  # the summary is not part of that block
 
 
-def set_template(app, template: str | None) -> None:
-    with app.app_context():
-        site = db.session.scalars(select(Site).where(Site.slug == "default")).one()
-        site.ticket_url_template = template
-        db.session.commit()
+def test_tickets_link_through_the_sites_template_url_encoded(tmp_path, fake_api):
+    # The default site is the environment's: its template is POSTMETRIC_TICKET_URL_TEMPLATE.
+    app = create_app(make_settings(tmp_path, fake_api.url, postmetric_ticket_url_template="https://acme.zendesk.com/agent/tickets/{ticket}"))
+    try:
+        add_agent(app)
+        client = app.test_client()
+        AuthActions(app, client).login()
+        look_up(client, "45/21?x=<b>")
+        page = look_up(client, "4522")
+        assert page.tickets[0]["href"] == "https://acme.zendesk.com/agent/tickets/45%2F21%3Fx%3D%3Cb%3E"
+        assert squashed(page.tickets[0]["text"]).startswith("ticket 45/21?x=<b>,")
+    finally:
+        app.extensions["db_engine"].dispose()
 
 
-def test_tickets_link_through_the_sites_template_url_encoded(app, logged_in):
-    set_template(app, "https://acme.zendesk.com/agent/tickets/{ticket}")
-    look_up(logged_in, "45/21?x=<b>")
+def test_without_a_template_tickets_are_plain_text(app, logged_in):
+    look_up(logged_in, "4521")
     page = look_up(logged_in, "4522")
-    assert page.tickets[0]["href"] == "https://acme.zendesk.com/agent/tickets/45%2F21%3Fx%3D%3Cb%3E"
-    assert squashed(page.tickets[0]["text"]).startswith("ticket 45/21?x=<b>,")
+    assert [t.get("href") for t in page.tickets] == [None]
 
 
 # -- the admin setting ---------------------------------------------------------------------
@@ -239,20 +243,26 @@ def admin(app):
     return logged_in_client(app, ADMIN_EMAIL, ADMIN_PASSWORD)
 
 
+SHOP = {"name": "Shop", "api_key": "pm_" + "5e" * 31 + "c0de"}
+
+
 def stored_template(app) -> str | None:
     with app.app_context():
-        return db.session.scalar(select(Site.ticket_url_template).where(Site.slug == "default"))
+        return db.session.scalar(select(Site.ticket_url_template).where(Site.slug == "shop"))
 
 
 def edit(admin, fake_api, template: str):
-    return post(admin, "/admin/sites/default/edit", {"name": "Default site", "base_url": fake_api.url, "api_key": "", "ticket_url_template": template})
+    """Give the admin's site "shop" this template (the site is added first if it is not there)."""
+    if admin.get("/admin/sites/shop/edit").status_code == 404:
+        assert post(admin, "/admin/sites", {**SHOP, "base_url": fake_api.url}).status_code == 303
+    return post(admin, "/admin/sites/shop/edit", {"name": "Shop", "base_url": fake_api.url, "api_key": "", "ticket_url_template": template})
 
 
 def test_an_admin_sets_and_clears_the_ticket_url_template(app, admin, fake_api):
     assert edit(admin, fake_api, " https://acme.zendesk.com/agent/tickets/{ticket} ").status_code == 303
     assert stored_template(app) == "https://acme.zendesk.com/agent/tickets/{ticket}"
-    form = text(admin.get("/admin/sites/default/edit"))
-    assert 'value="https://acme.zendesk.com/agent/tickets/{ticket}"' in form
+    form = soup(admin.get("/admin/sites/shop/edit"))
+    assert attrs(form, "input[name=ticket_url_template]", "value") == ["https://acme.zendesk.com/agent/tickets/{ticket}"]
     assert edit(admin, fake_api, "").status_code == 303
     assert stored_template(app) is None
 
@@ -269,12 +279,12 @@ def test_an_admin_sets_and_clears_the_ticket_url_template(app, admin, fake_api):
 )
 def test_unusable_templates_are_refused(app, admin, fake_api, template, message):
     response = edit(admin, fake_api, template)
-    assert response.status_code == 400 and message in text(response)
+    assert response.status_code == 400 and message in response.text
     assert stored_template(app) is None
 
 
 def test_a_new_site_can_have_a_template(app, admin, fake_api):
-    data = {"name": "Shop", "base_url": fake_api.url, "api_key": "pm_" + "5e" * 31 + "c0de", "ticket_url_template": "https://t.example.com/t/{ticket}"}
+    data = {**SHOP, "base_url": fake_api.url, "ticket_url_template": "https://t.example.com/t/{ticket}"}
     assert post(admin, "/admin/sites", data).status_code == 303
     with app.app_context():
         assert db.session.scalar(select(Site.ticket_url_template).where(Site.slug == "shop")) == "https://t.example.com/t/{ticket}"

@@ -46,6 +46,7 @@ EVERY_VARIABLE = {
     "FRAME_ANCESTORS": ("'self'  https://intranet.example.com", "frame_ancestors", "'self' https://intranet.example.com"),
     "TRUSTED_PROXIES": ("2", "trusted_proxies", 2),
     "FORWARDED_ALLOW_IPS": ("10.0.0.1,10.0.0.2", "forwarded_allow_ips", "10.0.0.1,10.0.0.2"),
+    "POSTMETRIC_TICKET_URL_TEMPLATE": (" https://acme.zendesk.com/agent/tickets/{ticket} ", "postmetric_ticket_url_template", "https://acme.zendesk.com/agent/tickets/{ticket}"),
     "POSTMETRIC_ALLOWED_HOSTS": ("pm.internal, 10.2.0.0/16", "postmetric_allowed_hosts", ("pm.internal", "10.2.0.0/16")),
     "ALLOW_PRIVATE_UPSTREAMS": ("on", "allow_private_upstreams", True),
     "DATABASE_POOL_SIZE": ("4", "database_pool_size", 4),
