@@ -28,6 +28,8 @@ bp = Blueprint("auth", __name__)
 
 # Endpoints that a logged-out visitor may reach.
 PUBLIC_ENDPOINTS = {"auth.login", "auth.set_password", "static", "healthz", "readyz", "metrics"}
+# The Zendesk sidebar checks Zendesk's signature, then its own card token (dashboard/embed/).
+PUBLIC_ENDPOINTS |= {"embed.zendesk_sidebar", "embed.zendesk_card"}
 
 
 def is_safe_next(target: str | None) -> bool:

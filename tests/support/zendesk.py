@@ -10,7 +10,12 @@ import jwt
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
+from dashboard.extensions import db
+from dashboard.models import Agent, Integration
+
 SUBDOMAIN = "acme"
+SLUG = "acme-support"
+FIELD = "360011112222"  # the ticket field holding the visitor ID
 INSTALLATION_ID = "360001234"
 ZENDESK_USER_ID = "4242"
 
@@ -76,3 +81,27 @@ def signed_with_public_key_as_hmac_secret(payload: dict, *, key: str = "app") ->
     body = part(json.dumps(payload).encode())
     mac = hmac.new(key_pair(key)[1].encode(), f"{head}.{body}".encode(), hashlib.sha256).digest()
     return f"{head}.{body}.{part(mac)}"
+
+
+def add_integration(app, slug: str = SLUG, **changes) -> int:
+    with app.app_context():
+        fields = dict(
+            slug=slug,
+            kind="zendesk",
+            name="Acme support",
+            account=SUBDOMAIN,
+            installation_id=INSTALLATION_ID,
+            visitor_field=FIELD,
+            public_key_pem=key_pair()[1],
+        )
+        integration = Integration(**{**fields, **changes})
+        db.session.add(integration)
+        db.session.commit()
+        return integration.id
+
+
+def link_agent(app, agent_id: int, zendesk_user_id: str | None = ZENDESK_USER_ID, *, active: bool = True) -> None:
+    with app.app_context():
+        agent = db.session.get(Agent, agent_id)
+        agent.zendesk_user_id, agent.active = zendesk_user_id, active
+        db.session.commit()
