@@ -76,7 +76,7 @@ def create_app(settings: Settings | None = None, *, run_migrations: bool = True)
     login_manager.init_app(app)
     limiter.init_app(app)
 
-    from dashboard import account, admin, audit, auth, embed, errors, rendering, security, visitors
+    from dashboard import account, admin, audit, auth, embed, errors, helpdesk, rendering, security, visitors
     from dashboard.encryption import KeyBox
     from dashboard.lookup import VisitorService
     from dashboard.sites import SiteDirectory, sync_environment_site
@@ -106,6 +106,7 @@ def create_app(settings: Settings | None = None, *, run_migrations: bool = True)
     app.register_blueprint(visitors.bp)
     app.register_blueprint(account.bp)
     app.register_blueprint(admin.bp)
+    app.register_blueprint(helpdesk.bp)
     app.register_blueprint(embed.bp)
 
     return app

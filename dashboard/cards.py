@@ -20,6 +20,7 @@ from flask import current_app, render_template, url_for
 from dashboard import audit, requestlog, signals as signal_rules
 from dashboard.extensions import db
 from dashboard.formatting import format_datetime, format_duration, iso, shorten, visible_text
+from dashboard.integrations.agents import zendesk_user_disabled, zendesk_user_id_from
 from dashboard.lookup import VisitorService
 from dashboard.models import Agent, Integration
 from dashboard.postmetric.models import Visitor
@@ -250,8 +251,12 @@ def look_up_card(
 ) -> CardResult:
     """The card of ``visitor_id`` for ``agent`` (the dashboard agent the help desk's agent
     maps to; None: none does), asked of the integration's site (or every site), audited
-    with the integration, the help-desk agent and the ticket."""
-    if agent is None or not agent.active:
+    with the integration, the help-desk agent and the ticket.
+
+    A Zendesk integration that trusts every agent of its account (an admin's explicit
+    choice) shows the card with no linked agent too, audited under ``helpdesk_agent_ref``
+    (the signed token's ``sub``), unless that Zendesk user is linked to a disabled agent."""
+    if not may_see_card(integration, agent, helpdesk_agent_ref):
         return CardResult(403, sentence=no_agent_sentence(integration))
     cleaned = clean_visitor_id(visitor_id)
     if cleaned is None:
@@ -265,8 +270,10 @@ def look_up_card(
             ),
         )
     service: VisitorService = current_app.extensions["visitor_service"]
+    # A trusted Zendesk user with no agent of ours gets a budget share of their own.
+    watcher = agent.id if agent is not None else f"{integration.slug}:{helpdesk_agent_ref}"
     answer = service.find(
-        cleaned, site=integration.site_slug, refresh=refresh, watcher=agent.id, request_id=requestlog.current_request_id()
+        cleaned, site=integration.site_slug, refresh=refresh, watcher=watcher, request_id=requestlog.current_request_id()
     )
     for lookup in answer.search.lookups if answer.search else ():
         requestlog.note_upstream(lookup.upstream_calls, lookup.cache)
@@ -274,7 +281,7 @@ def look_up_card(
         audit.record_answer(
             db.engine,
             answer,
-            agent_id=agent.id,
+            agent_id=agent.id if agent is not None else None,
             visitor_id=cleaned,
             action="card",
             ticket=ticket,
@@ -299,6 +306,15 @@ def look_up_card(
     visitor = result.visitor
     found, _anchors = signal_rules.find_signals(visitor, assign_page_views(visitor.sessions, visitor.page_views), at)
     return CardResult(status, build_card(visitor, moment=at, signals=found, full_view_url=link))
+
+
+def may_see_card(integration: Integration, agent: Agent | None, helpdesk_agent_ref: str) -> bool:
+    """An active agent of ours may; with none, only a Zendesk user of an account the
+    integration trusts whole, and not one linked to a disabled agent."""
+    if agent is not None:
+        return bool(agent.active)
+    trusted = integration.kind == "zendesk" and integration.trust_all_agents
+    return trusted and zendesk_user_id_from(helpdesk_agent_ref) is not None and not zendesk_user_disabled(helpdesk_agent_ref)
 
 
 def no_agent_sentence(integration: Integration) -> str:

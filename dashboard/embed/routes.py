@@ -7,7 +7,9 @@ from sqlalchemy import select
 from dashboard import cards, zendesk
 from dashboard.embed.blueprint import bp
 from dashboard.extensions import db
-from dashboard.models import Agent, Integration
+from dashboard.integrations import signed_by_caller
+from dashboard.integrations.agents import agent_for_zendesk
+from dashboard.models import Integration
 from dashboard.security import allow_framing_by
 from dashboard.timeline import parse_moment
 
@@ -16,12 +18,6 @@ MAX_TICKET_LENGTH = 200
 
 def zendesk_integration(slug: str) -> Integration | None:
     return db.session.scalar(select(Integration).where(Integration.slug == slug, Integration.kind == "zendesk"))
-
-
-def agent_for_zendesk(integration: Integration, zendesk_user_id: str) -> Agent | None:
-    """The active dashboard agent linked to this Zendesk user, or None."""
-    agent = db.session.scalar(select(Agent).where(Agent.zendesk_user_id == zendesk_user_id))
-    return agent if agent is not None and agent.active else None
 
 
 def frame_origin(integration: Integration) -> str:
@@ -60,6 +56,7 @@ NO_INTEGRATION = "There is no Zendesk integration at this address: ask an admin 
 
 
 @bp.post("/zendesk/<slug>")
+@signed_by_caller
 def zendesk_sidebar(slug: str) -> Response:
     """The sidebar's first load: Zendesk's signed token checked, the page that asks
     Zendesk for the ticket's fields and then loads the card."""
@@ -82,7 +79,8 @@ def zendesk_sidebar(slug: str) -> Response:
         )
     except zendesk.ZendeskRefused as refused:
         return refusal_page(str(refused), refused.status, integration)
-    if agent_for_zendesk(integration, sign_in.user_id) is None:
+    agent = agent_for_zendesk(integration, sign_in.user_id)
+    if not cards.may_see_card(integration, agent, helpdesk_agent_ref(integration, sign_in.user_id)):
         return refusal_page(cards.no_agent_sentence(integration), 403, integration)
     page = render_template(
         "embed/zendesk.html",
@@ -95,6 +93,7 @@ def zendesk_sidebar(slug: str) -> Response:
 
 
 @bp.get("/zendesk/<slug>/card")
+@signed_by_caller
 def zendesk_card(slug: str) -> Response:
     """The card of the ticket's visitor, for the sidebar page's token (never a cookie)."""
     integration = zendesk_integration(slug)
@@ -107,8 +106,6 @@ def zendesk_card(slug: str) -> Response:
     except zendesk.ZendeskRefused as refused:
         return refusal_fragment(str(refused), refused.status, integration)
     agent = agent_for_zendesk(integration, user_id)
-    if agent is None:
-        return refusal_fragment(cards.no_agent_sentence(integration), 403, integration)
     ticket = request.args.get("ticket", "").strip()[:MAX_TICKET_LENGTH] or None
     result = cards.look_up_card(
         integration,
@@ -119,6 +116,7 @@ def zendesk_card(slug: str) -> Response:
         helpdesk_agent_ref=helpdesk_agent_ref(integration, user_id),
         base_url=request.host_url,
     )
-    if result.card is None:
+    if result.card is None:  # look_up_card decides who may see it (a disabled agent may not)
         return refusal_fragment(result.message, result.status, integration)
-    return framed(Response(cards.card_html(result.card, zone=agent.timezone), status=result.status), integration)
+    zone = agent.timezone if agent is not None else "UTC"
+    return framed(Response(cards.card_html(result.card, zone=zone), status=result.status), integration)

@@ -219,6 +219,22 @@ def test_a_forged_token_is_refused(client, integration_id, agent_id):
     assert "not valid" in refusal_of(response)
 
 
+def test_trusting_every_agent_of_the_account_needs_no_link(app, client, agent_id):
+    add_integration(app, trust_all_agents=True)
+    response = open_sidebar(client, sign(claims(user_id="31337")))
+    assert response.status_code == 200
+    assert card_refusal(client, card_token_of(response)).status_code == 200
+    with app.app_context():
+        event = db.session.scalars(select(LookupEvent).order_by(LookupEvent.id.desc())).first()
+    assert event.agent_id is None and event.helpdesk_agent == f"{ORIGIN}/api/v2/users/31337.json"
+
+
+def test_trusting_every_agent_still_refuses_a_disabled_agent(app, client, agent_id):
+    add_integration(app, trust_all_agents=True)
+    link_agent(app, agent_id, active=False)
+    assert open_sidebar(client, sign(claims())).status_code == 403
+
+
 def test_the_admin_downloads_the_app_package(app, client, integration_id, auth):
     add_agent(app, "admin@example.com", admin=True)
     auth.login("admin@example.com")
