@@ -54,11 +54,13 @@ def slugify(name: str) -> str:
     return slug[:48] or "site"
 
 
-def unique_slug(session: Session, name: str) -> str:
+def unique_slug(session: Session, name: str, column=None) -> str:
+    """A slug for ``name`` not yet in ``column`` (default: the sites' slugs)."""
     from dashboard.models import Site
 
+    column = Site.slug if column is None else column
     base = slugify(name)
-    taken = set(session.scalars(select(Site.slug).where(Site.slug.startswith(base))))
+    taken = set(session.scalars(select(column).where(column.startswith(base))))
     slug, n = base, 2
     while slug in taken:
         slug, n = f"{base}-{n}", n + 1

@@ -19,6 +19,7 @@ from tests.support.accounts import (
     make_admin,
     post,
 )
+from tests.support.helpdesk import add_integration, rsa_key_pair
 from tests.support.html import one, soup, text_of
 from tests.support.routes import url_for_rule
 
@@ -50,6 +51,8 @@ def team(app):
     """An admin (id 1) and an agent (id 2), each logged in with their own client."""
     make_admin(app)
     add_agent(app)
+    # The integration routes' <slug> (a Zendesk one: its app package route needs one too).
+    add_integration(app, "zendesk", "default", visitor_field="360001", public_key_pem=rsa_key_pair()[1])
     return logged_in_client(app, ADMIN_EMAIL, ADMIN_PASSWORD), logged_in_client(app)
 
 

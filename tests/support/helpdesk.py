@@ -3,6 +3,7 @@ shaped like its documentation's (admin, contact with custom_attributes, conversa
 context), signed over the raw body as Intercom signs them."""
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
 import json
@@ -49,3 +50,15 @@ def signed(payload: dict[str, Any], secret: str = INTERCOM_SECRET) -> tuple[byte
     body = json.dumps(payload).encode()
     signature = hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
     return body, {"X-Body-Signature": signature, "Content-Type": "application/json"}
+
+
+@functools.cache
+def rsa_key_pair() -> tuple[bytes, str]:
+    """A throwaway RSA key pair for a Zendesk integration: (private key PEM, public key PEM)."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    private = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    public = key.public_key().public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo).decode()
+    return private, public
