@@ -100,7 +100,7 @@ def create_app(settings: Settings | None = None, *, run_migrations: bool = True)
     login_manager.init_app(app)
     limiter.init_app(app)
 
-    from dashboard import account, admin, audit, auth, errors, rendering, security, visitors
+    from dashboard import account, admin, audit, auth, embed, errors, helpdesk, rendering, security, visitors
     from dashboard.encryption import KeyBox
     from dashboard.lookup import VisitorService
     from dashboard.sites import SiteDirectory, rotate_site_keys, sites_from_settings
@@ -133,5 +133,7 @@ def create_app(settings: Settings | None = None, *, run_migrations: bool = True)
     app.register_blueprint(visitors.bp)
     app.register_blueprint(account.bp)
     app.register_blueprint(admin.bp)
+    app.register_blueprint(helpdesk.bp)
+    app.register_blueprint(embed.bp)
 
     return app

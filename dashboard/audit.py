@@ -67,8 +67,13 @@ def record_event(
     outcome: str,
     ticket: str | None = None,
     created_at: datetime | None = None,
+    integration: str | None = None,
+    helpdesk_agent: str | None = None,
 ) -> None:
-    """Write one event, retrying while the database stays locked; raise if it never can."""
+    """Write one event, retrying while the database stays locked; raise if it never can.
+
+    ``integration`` and ``helpdesk_agent`` name the help desk a card was shown in and its
+    own reference of the agent (dashboard.cards); None for the dashboard's own views."""
     row = {
         "agent_id": agent_id,
         "site": site[:200],
@@ -77,6 +82,8 @@ def record_event(
         "outcome": outcome[:40],
         "ticket": ticket[:200] if ticket else None,
         "created_at": created_at or utcnow(),
+        "integration": integration[:64] if integration else None,
+        "helpdesk_agent": helpdesk_agent[:320] if helpdesk_agent else None,
     }
     for attempt in range(1, WRITE_ATTEMPTS + 1):
         try:
@@ -91,7 +98,15 @@ def record_event(
 
 
 def record_answer(
-    engine: Engine, answer: VisitorAnswer, *, agent_id: int | None, visitor_id: str, action: str, ticket: str | None
+    engine: Engine,
+    answer: VisitorAnswer,
+    *,
+    agent_id: int | None,
+    visitor_id: str,
+    action: str,
+    ticket: str | None,
+    integration: str | None = None,
+    helpdesk_agent: str | None = None,
 ) -> None:
     """Audit one visitor look-up: the site that answered, or every site asked when none
     knew the visitor; with no site configured, still a look-up someone tried (an unknown
@@ -107,7 +122,17 @@ def record_answer(
     else:
         site, outcome = ",".join(lookup.site.slug for lookup in search.lookups), result.outcome
     try:
-        record_event(engine, agent_id=agent_id, site=site, visitor_id=visitor_id, action=action, outcome=outcome, ticket=ticket)
+        record_event(
+            engine,
+            agent_id=agent_id,
+            site=site,
+            visitor_id=visitor_id,
+            action=action,
+            outcome=outcome,
+            ticket=ticket,
+            integration=integration,
+            helpdesk_agent=helpdesk_agent,
+        )
     except Exception as error:  # whatever refused the row, the look-up is not shown
         metrics.audit_write_failed(action)
         raise AuditNotRecorded(action, error) from error

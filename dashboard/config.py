@@ -218,6 +218,11 @@ class Settings(BaseSettings):
     drain_flag: Path | None = setting(None, None, "file whose presence means a graceful shutdown has begun (set by `serve`)")
     timeline_page_size: int = setting(50, None, "page views rendered at once and per 'Load more'", ge=1)
     live_refresh_seconds: float = setting(15.0, None, "seconds between the live view's checks", gt=0)
+    # The browser test plays Zendesk's agent workspace from a loopback origin; in
+    # production the one origin allowed to frame /embed/zendesk is https://{subdomain}.zendesk.com.
+    zendesk_origin_for_tests: str | None = setting(
+        None, None, "test mode only: the origin standing in for every Zendesk account's (`http://127.0.0.2:8123`)"
+    )
 
     @classmethod
     def settings_customise_sources(cls, settings_cls, init_settings, **other_sources):  # type: ignore[override]
@@ -320,6 +325,10 @@ class Settings(BaseSettings):
         if bool(self.postmetric_api_url) != bool(self.postmetric_api_key):
             missing = "POSTMETRIC_API_KEY" if self.postmetric_api_url else "POSTMETRIC_API_URL"
             raise ConfigError(f"{missing} is not set: POSTMETRIC_API_URL and POSTMETRIC_API_KEY go together.")
+        if self.zendesk_origin_for_tests is not None and (
+            self.mode != "test" or not re.fullmatch(r"https?://[A-Za-z0-9.-]+(?::\d+)?", self.zendesk_origin_for_tests)
+        ):
+            raise ConfigError("zendesk_origin_for_tests is for tests only: an http(s) origin, in test mode.")
         return self
 
     def __repr_args__(self):  # never print the secrets, nor much else

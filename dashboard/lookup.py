@@ -134,6 +134,17 @@ class VisitorAnswer:
         return isinstance(self.not_asked, NoSiteConfigured)
 
     @property
+    def status(self) -> int:
+        """The HTTP status of a view of this answer: the upstream failure's own, or why
+        nobody was asked (no site at all: 503; a site that does not exist: 404)."""
+        if self.not_asked is not None:
+            return 503 if self.no_site else 404
+        result = self.result
+        if result is not None and result.visitor is not None:
+            return 200
+        return result.error.status_code if result is not None and result.error else 502
+
+    @property
     def asked_postmetric(self) -> bool:
         """Whether PostMetric was asked (a cache miss, a refresh, a live tick)."""
         return self.search is not None and any(not lookup.from_cache for lookup in self.search.lookups)

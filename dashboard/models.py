@@ -37,6 +37,9 @@ class Agent(UserMixin, Base):
     timezone_chosen: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     # Part of the login cookie's identity: changing it ends every open session.
     session_token: Mapped[str] = mapped_column(String(64), default=lambda: secrets.token_hex(16))
+    # The agent's Zendesk user ID (the number at the end of a signed token's ``sub``):
+    # how a Zendesk sidebar maps its agent to this one. None: not linked.
+    zendesk_user_id: Mapped[str | None] = mapped_column(String(64), unique=True, nullable=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, server_default=func.now())
 
     lookups: Mapped[list["LookupEvent"]] = relationship(back_populates="agent")
@@ -95,6 +98,47 @@ class Site(Base):
         return f"…{self.api_key_last4}"
 
 
+class Integration(Base):
+    """A help desk that shows the visitor's card beside its tickets (Zendesk, Intercom,
+    or any help desk that can call a URL with a static secret header: "json")."""
+
+    __tablename__ = "integrations"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    # Names the integration in its URLs and in the audit trail; never changes.
+    slug: Mapped[str] = mapped_column(String(64), unique=True)
+    kind: Mapped[str] = mapped_column(String(20))  # "zendesk" | "intercom" | "json"
+    name: Mapped[str] = mapped_column(String(200))
+    # Zendesk subdomain, Intercom workspace id, or free text for "json".
+    account: Mapped[str] = mapped_column(String(200), default="", server_default=text("''"))
+    # Zendesk app installation id (the signed token's ``aud`` names it).
+    installation_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    # The site to ask; None: every site, in order.
+    site_slug: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    # Zendesk ticket custom field id / Intercom contact attribute name; unused for "json".
+    visitor_field: Mapped[str] = mapped_column(String(200), default="", server_default=text("''"))
+    # Fernet tokens (see dashboard.encryption) of the Intercom client secret or the
+    # static secret of a "json" integration; unused for Zendesk.
+    secret_encrypted: Mapped[str | None] = mapped_column(Text, nullable=True)
+    secret_last4: Mapped[str | None] = mapped_column(String(4), nullable=True)
+    # The secret before the last rotation, still accepted until the rotation ends.
+    previous_secret_encrypted: Mapped[str | None] = mapped_column(Text, nullable=True)
+    previous_secret_last4: Mapped[str | None] = mapped_column(String(4), nullable=True)
+    # The Zendesk app's RS256 public key (PEM), which verifies its signed tokens.
+    public_key_pem: Mapped[str | None] = mapped_column(Text, nullable=True)
+    # Zendesk: show the card to every agent of that Zendesk account, linked or not.
+    trust_all_agents: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+    @property
+    def secret_hint(self) -> str:
+        return f"…{self.secret_last4}" if self.secret_last4 else ""
+
+    @property
+    def previous_secret_hint(self) -> str:
+        return f"…{self.previous_secret_last4}" if self.previous_secret_last4 else ""
+
+
 class LookupEvent(Base):
     """One look-up (or refresh, or export) of a visitor by an agent: the audit trail."""
 
@@ -114,6 +158,10 @@ class LookupEvent(Base):
     action: Mapped[str] = mapped_column(String(20), default="lookup", server_default="lookup")
     outcome: Mapped[str] = mapped_column(String(40), default="ok", server_default="ok")
     ticket: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    # A card shown inside a help desk: the integration's slug and the help desk's own
+    # reference of its agent (Zendesk user URL, Intercom admin e-mail). None: the dashboard.
+    integration: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    helpdesk_agent: Mapped[str | None] = mapped_column(String(320), nullable=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
     agent: Mapped[Agent | None] = relationship(back_populates="lookups")

@@ -45,6 +45,15 @@ def security_headers(settings: Settings) -> dict[str, str]:
     return headers
 
 
+def allow_framing_by(response: Response, origin: str) -> Response:
+    """Let one origin frame this response (a help desk's sidebar showing /embed), and no
+    other: the Content-Security-Policy names only it, and no X-Frame-Options contradicts
+    it (``add_security_headers`` leaves a response's own policy alone)."""
+    response.headers["Content-Security-Policy"] = content_security_policy(origin)
+    response.headers.pop("X-Frame-Options", None)
+    return response
+
+
 def secure_cookie(header_value: str) -> str:
     """The Set-Cookie value with the Secure attribute (added once)."""
     attributes = {part.strip().lower() for part in header_value.split(";")[1:]}
@@ -103,7 +112,10 @@ def init_app(app: Flask, settings: Settings) -> None:
 
     @app.after_request
     def add_security_headers(response: Response) -> Response:
+        own_policy = response.headers.get("Content-Security-Policy", headers["Content-Security-Policy"])
         for name, value in headers.items():
+            if name == "X-Frame-Options" and own_policy != headers["Content-Security-Policy"]:
+                continue  # a response that set its own frame-ancestors (allow_framing_by)
             response.headers.setdefault(name, value)
         return response
 

@@ -71,13 +71,17 @@ def slugify(name: str) -> str:
     return slug[:48] or "site"
 
 
-def unique_slug(session: Session, name: str) -> str:
+def unique_slug(session: Session, name: str, column=None) -> str:
+    """A slug for ``name`` not yet in ``column`` (default: the sites' slugs)."""
     from dashboard.models import Site
 
+    column = Site.slug if column is None else column
     base = slugify(name)
-    # The environment's slug stays free: an instance whose environment defines it must
-    # never find a database site under the same name.
-    taken = {*session.scalars(select(Site.slug).where(Site.slug.startswith(base))), ENVIRONMENT_SLUG}
+    taken = set(session.scalars(select(column).where(column.startswith(base))))
+    if column is Site.slug:
+        # The environment's slug stays free: an instance whose environment defines it must
+        # never find a database site under the same name.
+        taken.add(ENVIRONMENT_SLUG)
     slug, n = base, 2
     while slug in taken:
         slug, n = f"{base}-{n}", n + 1

@@ -143,13 +143,7 @@ def loading_context(state: ViewState) -> dict[str, object]:
 
 def status_of(answer: VisitorAnswer) -> int:
     """The HTTP status of the view: the upstream failure's own, or why nobody was asked."""
-    if answer.not_asked is not None:
-        return 503 if answer.no_site else 404  # no site at all, or the URL names one that does not exist
-    result = answer.result
-    assert result is not None
-    if result.visitor is not None:
-        return 200
-    return result.error.status_code if result.error else 502
+    return answer.status
 
 
 def visitor_view(state: ViewState, *, refresh: bool, new_lookup: bool) -> VisitorView:

@@ -20,6 +20,7 @@ from tests.support.accounts import (
     make_admin,
     post,
 )
+from tests.support.helpdesk import add_integration, rsa_key_pair
 from tests.support.html import one, soup, text_of
 from tests.support.routes import url_for_rule
 
@@ -53,6 +54,8 @@ def team(app):
     add_site(app, "shop", "Shop", "http://127.0.0.1:9", "pm_" + "1" * 64)
     make_admin(app)
     add_agent(app)
+    # The integration routes' <slug> (a Zendesk one: its app package route needs one too).
+    add_integration(app, "zendesk", "default", visitor_field="360001", public_key_pem=rsa_key_pair()[1])
     return logged_in_client(app, ADMIN_EMAIL, ADMIN_PASSWORD), logged_in_client(app)
 
 

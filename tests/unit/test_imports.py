@@ -24,7 +24,7 @@ from pathlib import Path
 import pytest
 
 PACKAGE_DIR = Path(__file__).resolve().parents[2] / "dashboard"
-BLUEPRINTS = ("dashboard.auth", "dashboard.visitors", "dashboard.admin", "dashboard.account")
+BLUEPRINTS = ("dashboard.auth", "dashboard.visitors", "dashboard.admin", "dashboard.account", "dashboard.helpdesk", "dashboard.embed")
 APP_FACTORY = ("dashboard", "create_app")  # (module, function) allowed to import every blueprint
 
 
