@@ -55,7 +55,7 @@ def team(app):
     make_admin(app)
     add_agent(app)
     # The integration routes' <slug> (a Zendesk one: its app package route needs one too).
-    add_integration(app, "zendesk", "default", visitor_field="360001", public_key_pem=rsa_key_pair()[1])
+    add_integration(app, "zendesk", URL_VALUES["slug"], visitor_field="360001", public_key_pem=rsa_key_pair()[1])
     return logged_in_client(app, ADMIN_EMAIL, ADMIN_PASSWORD), logged_in_client(app)
 
 
