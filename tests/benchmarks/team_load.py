@@ -18,7 +18,7 @@ folds into it by design; the simulated agents open full views only.)
 The instances keep idle connections open ``--keep-alive`` seconds, longer than an agent's
 pause between look-ups (Locust plays the balancer, whose idle timeout must be shorter than
 the server's): with gunicorn's 5 s default, a connection re-used as it expires is closed
-without an answer, as `--keep-alive 5` shows.
+without an answer (`--keep-alive 5` to see it).
 """
 from __future__ import annotations
 
@@ -137,7 +137,7 @@ def main(argv: list[str] | None = None) -> None:
                     sys.executable, "-m", "locust", "-f", str(ROOT / "tests/benchmarks/locustfile.py"), "--headless",
                     "-u", str(args.agents), "-r", str(max(1, args.agents // 10)), "-t", f"{args.seconds}s",
                     "--host", one,
-                    # A look-up in flight at the end is let finish and counted (the dashboard answers and audits it).
+                    # A look-up in flight at the end is let finish: the dashboard answers and audits it.
                     "--stop-timeout", "60", "--csv", str(workdir / "locust"), "--only-summary", "--loglevel", "ERROR",
                 ],
                 env=env, cwd=ROOT, check=False, stdout=subprocess.DEVNULL,
