@@ -6,22 +6,41 @@ workers each on one database and one Redis; then Locust, headless, simulates sup
 agents on both for a bounded time. It prints requests/s, p50/p95/p99, errors, upstream
 calls against the distinct visitors asked for and the budget, audit rows against
 look-ups, and the memory of each worker. Everything listens on 127.0.0.1 only.
+
+Look-ups are counted as the audit trail defines them (``dashboard.audit.must_record``):
+every full visitor view the dashboard answered to a signed-in agent is one look-up and
+one row, a 429 held back by the shared budget included. The count comes from the
+instances' own request log, so a request Locust sent that never reached the dashboard (a
+dropped connection) is an error and not a look-up, and a look-up that came back as the
+log-in page is neither. (A fragment within an hour of the agent's look-up of that visitor
+folds into it by design; the simulated agents open full views only.)
+
+The instances keep idle connections open ``--keep-alive`` seconds, longer than an agent's
+pause between look-ups (Locust plays the balancer, whose idle timeout must be shorter than
+the server's): with gunicorn's 5 s default, a connection re-used as it expires is closed
+without an answer (`--keep-alive 5` to see it).
 """
 from __future__ import annotations
 
 import argparse
 import csv
+import json
 import os
 import subprocess
 import sys
 import tempfile
 import time
+from collections import Counter
+from collections.abc import Iterable
 from pathlib import Path
 
 from sqlalchemy import create_engine, func, select
 
 ROOT = Path(__file__).resolve().parents[2]
 PASSWORD = "benchmark agent password"
+LOOKUP_ROUTE = "/visitors/<visitor_id>"
+# Not a view of the visitor: sent elsewhere (log-in, canonical URL) or an ID refused.
+NOT_A_VIEW = {301, 302, 303, 307, 308, 400}
 
 
 def make_agents(database_url: str, count: int) -> None:
@@ -63,11 +82,34 @@ def worker_rss(port: int) -> list[tuple[int, float]]:
     return sorted(workers)
 
 
+def answered_lookups(lines: Iterable[str]) -> Counter[str]:
+    """From the instances' JSON request log: the look-ups the dashboard answered to a
+    signed-in agent (``answered``, of which ``held`` were 429s of the shared budget), and
+    look-ups that came from an agent not signed in (``logged_out``)."""
+    counts: Counter[str] = Counter()
+    for line in lines:
+        try:
+            fields = json.loads(line)
+        except ValueError:
+            continue  # gunicorn's own lines
+        if not isinstance(fields, dict) or fields.get("route") != LOOKUP_ROUTE or fields.get("method") != "GET":
+            continue
+        if fields.get("agent_id") is None:
+            counts["logged_out"] += 1
+        elif fields.get("status") not in NOT_A_VIEW:
+            counts["answered"] += 1
+            counts["held"] += fields.get("status") == 429
+    return counts
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--agents", type=int, default=100, help="simulated agents (default 100)")
     parser.add_argument("--seconds", type=int, default=60, help="how long Locust runs (default 60)")
     parser.add_argument("--latency", type=float, default=0.1, help="the stand-in's seconds per answer (default 0.1)")
+    parser.add_argument(
+        "--keep-alive", type=int, default=30, help="the instances' keep-alive, longer than an agent's pause (default 30)"
+    )
     args = parser.parse_args(argv)
 
     from dashboard.demo import FakeApiServer
@@ -84,8 +126,9 @@ def main(argv: list[str] | None = None) -> None:
             "REDIS_URL": redis_url,
             "LOGIN_LIMIT_PER_ADDRESS": "10000 per 15 minutes",  # every simulated agent logs in from 127.0.0.1
         }
-        with served_dashboard(workdir, api.url, agent=False, workers=2, **shared) as one, served_dashboard(
-            workdir, api.url, agent=False, workers=2, **shared
+        serve_args = ("--drain-seconds", "0", "--keep-alive", str(args.keep_alive))
+        with served_dashboard(workdir, api.url, agent=False, workers=2, serve_args=serve_args, **shared) as one, served_dashboard(
+            workdir, api.url, agent=False, workers=2, serve_args=serve_args, **shared
         ) as other:
             env = {**os.environ, "TEAM_HOSTS": f"{one},{other}", "TEAM_PASSWORD": PASSWORD, "TEAM_AGENTS": str(args.agents)}
             started = time.monotonic()
@@ -93,7 +136,9 @@ def main(argv: list[str] | None = None) -> None:
                 [
                     sys.executable, "-m", "locust", "-f", str(ROOT / "tests/benchmarks/locustfile.py"), "--headless",
                     "-u", str(args.agents), "-r", str(max(1, args.agents // 10)), "-t", f"{args.seconds}s",
-                    "--host", one, "--csv", str(workdir / "locust"), "--only-summary", "--loglevel", "ERROR",
+                    "--host", one,
+                    # A look-up in flight at the end is let finish: the dashboard answers and audits it.
+                    "--stop-timeout", "60", "--csv", str(workdir / "locust"), "--only-summary", "--loglevel", "ERROR",
                 ],
                 env=env, cwd=ROOT, check=False, stdout=subprocess.DEVNULL,
             )
@@ -110,20 +155,24 @@ def main(argv: list[str] | None = None) -> None:
 
     rows = {row["Name"]: row for row in csv.DictReader(open(workdir / "locust_stats.csv"))}
     lookups = rows["/visitors/[id]"]
+    sent, failed = int(lookups["Request Count"]), int(lookups["Failure Count"])
     failures = list(csv.DictReader(open(workdir / "locust_failures.csv")))
     errors = sum(int(f["Occurrences"]) for f in failures)  # the locustfile takes a 429 with its sentence as an answer
-    held = sum(count for outcome, count in outcomes.items() if outcome in ("rate_limited", "agent_limit", "reserved"))
-    print(f"{args.agents} agents, 2 instances x 2 workers, PostgreSQL + Redis, stand-in {args.latency * 1000:.0f} ms, 100/min; "
-          f"{elapsed:.0f} s of load")
-    print(f"look-ups: {lookups['Request Count']} ({float(lookups['Requests/s']):.1f}/s); all requests "
-          f"{float(rows['Aggregated']['Requests/s']):.1f}/s")
+    answered = answered_lookups(line for log in sorted(workdir.glob("serve-*.log")) for line in log.read_text().splitlines())
+    print(f"{args.agents} agents, 2 instances x 2 workers (keep-alive {args.keep_alive} s), PostgreSQL + Redis, "
+          f"stand-in {args.latency * 1000:.0f} ms, 100/min; {elapsed:.0f} s of load")
+    print(f"look-ups sent: {sent} ({float(lookups['Requests/s']):.1f}/s), {sent - failed} answered as look-ups, {failed} failed; "
+          f"all requests {float(rows['Aggregated']['Requests/s']):.1f}/s")
     print(f"look-up latency ms: p50 {lookups['50%']}  p95 {lookups['95%']}  p99 {lookups['99%']}  max {float(lookups['Max Response Time']):.0f}")
-    print(f"errors: {errors}; look-ups held back by the shared budget (429 with its sentence): {held}")
+    print(f"errors: {errors}" + "".join(f"; {f['Method']} {f['Name']}: {f['Occurrences']} x {f['Error']}" for f in failures))
+    print(f"look-ups held back by the shared budget (429 with its sentence): {answered['held']}")
     print(f"upstream calls: {calls} for {distinct} distinct visitors (budget 100/min over {elapsed / 60:.1f} min); "
           f"upstream 429s: {refused}")
-    print(f"audit rows: {audit_rows} for {lookups['Request Count']} look-ups; outcomes {outcomes}")
+    # The audit's rule: every full view answered to a signed-in agent is one look-up and one row.
+    print(f"look-ups the dashboard answered to a signed-in agent (its request log): {answered['answered']}; "
+          f"audit rows: {audit_rows} ({'equal' if audit_rows == answered['answered'] else 'NOT EQUAL'}); "
+          f"outcomes {outcomes}; look-ups from agents not signed in: {answered['logged_out']}")
     print("RSS per worker (MB): " + ", ".join(f"{mb:.0f}" for _, mb in rss))
-
 
 if __name__ == "__main__":
     main()
