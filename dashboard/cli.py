@@ -15,6 +15,8 @@ from dashboard.passwords import MIN_PASSWORD_LENGTH, password_problem
 __all__ = ["MIN_PASSWORD_LENGTH", "main"]
 DEMO_EMAIL = "demo@example.com"
 LOOPBACK_HOSTS = ("127.0.0.1", "::1", "localhost")
+# `dashboard serve`: one process with many threads (see serve()).
+SERVE_WORKERS, SERVE_THREADS = 1, 32
 
 
 def load_settings(mode: str | None = None, **changes: object) -> Settings:
@@ -126,6 +128,37 @@ def freeze_startup_objects(worker: object) -> None:
     gc.freeze()
 
 
+def gunicorn_options(settings: Settings, *, host: str, port: int, workers: int, threads: int) -> dict[str, object]:
+    """How `dashboard serve` runs gunicorn (the benchmark serves its hello-world reference
+    with the same options, so the two are compared like for like)."""
+    return {
+        "bind": f"{host}:{port}",
+        "workers": workers,
+        "worker_class": "gthread",
+        "threads": threads,
+        # A look-up may wait up to the retry deadline; leave room above it.
+        "timeout": int(settings.upstream_deadline + settings.upstream_read_timeout + 30),
+        "accesslog": "-",
+        "forwarded_allow_ips": settings.forwarded_allow_ips,
+        "post_worker_init": freeze_startup_objects,
+    }
+
+
+def run_gunicorn(load_app, options: dict[str, object]) -> None:
+    """Serve the WSGI app that ``load_app()`` builds (in each worker) with gunicorn."""
+    from gunicorn.app.base import BaseApplication
+
+    class Server(BaseApplication):
+        def load_config(self) -> None:
+            for name, value in options.items():
+                self.cfg.set(name, value)
+
+        def load(self):
+            return load_app()
+
+    Server().run()
+
+
 @main.command()
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=5000, show_default=True, type=int)
@@ -172,8 +205,8 @@ def demo(host: str, port: int) -> None:
 @main.command()
 @click.option("--host", default="127.0.0.1", show_default=True, help="Use 0.0.0.0 to listen on every interface.")
 @click.option("--port", default=8000, show_default=True, type=int)
-@click.option("--workers", default=1, show_default=True, type=click.IntRange(1, 64), help="Server processes.")
-@click.option("--threads", default=32, show_default=True, type=click.IntRange(1, 512), help="Threads per process: a look-up waiting on PostMetric holds one.")
+@click.option("--workers", default=SERVE_WORKERS, show_default=True, type=click.IntRange(1, 64), help="Server processes.")
+@click.option("--threads", default=SERVE_THREADS, show_default=True, type=click.IntRange(1, 512), help="Threads per process: a look-up waiting on PostMetric holds one.")
 def serve(host: str, port: int, workers: int, threads: int) -> None:
     """Serve the dashboard in production with gunicorn.
 
@@ -182,30 +215,16 @@ def serve(host: str, port: int, workers: int, threads: int) -> None:
     one exact rate budget. With more workers each gets an equal share of the budget,
     so together they still stay within it.
     """
-    from gunicorn.app.base import BaseApplication
-
     settings = load_settings()
     settings = settings.with_changes(upstream_budget_per_minute=max(1, settings.upstream_budget_per_minute // workers))
     prepare_database(settings).dispose()
 
-    class DashboardServer(BaseApplication):
-        def load_config(self) -> None:
-            self.cfg.set("bind", f"{host}:{port}")
-            self.cfg.set("workers", workers)
-            self.cfg.set("worker_class", "gthread")
-            self.cfg.set("threads", threads)
-            # A look-up may wait up to the retry deadline; leave room above it.
-            self.cfg.set("timeout", int(settings.upstream_deadline + settings.upstream_read_timeout + 30))
-            self.cfg.set("accesslog", "-")
-            self.cfg.set("forwarded_allow_ips", settings.forwarded_allow_ips)
-            self.cfg.set("post_worker_init", freeze_startup_objects)
+    def load():
+        from dashboard import create_app
 
-        def load(self):
-            from dashboard import create_app
+        return create_app(settings, run_migrations=False)
 
-            return create_app(settings, run_migrations=False)
-
-    DashboardServer().run()
+    run_gunicorn(load, gunicorn_options(settings, host=host, port=port, workers=workers, threads=threads))
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -26,10 +26,9 @@ def healthy(url: str) -> bool:
         return False
 
 
-@contextmanager
-def served_dashboard(workdir: Path, api_url: str, **env_extra: str) -> Iterator[str]:
-    """Create the test agent, start `dashboard serve`, yield its URL, stop it."""
-    env = {
+def dashboard_env(workdir: Path, api_url: str, **env_extra: str) -> dict[str, str]:
+    """The environment `dashboard serve` runs in for tests: its own SQLite file in ``workdir``."""
+    return {
         **os.environ,
         "SECRET_KEY": "served-dashboard-secret-0123456789",
         "DATABASE_URL": f"sqlite:///{workdir / 'served.sqlite3'}",
@@ -38,19 +37,33 @@ def served_dashboard(workdir: Path, api_url: str, **env_extra: str) -> Iterator[
         "DASHBOARD_ENV_FILE": str(workdir / "none.env"),
         **env_extra,
     }
+
+
+@contextmanager
+def served_dashboard(workdir: Path, api_url: str, **env_extra: str) -> Iterator[str]:
+    """Create the test agent, start `dashboard serve`, yield its URL, stop it."""
+    env = dashboard_env(workdir, api_url, **env_extra)
     subprocess.run(
         [sys.executable, "-m", "dashboard.cli", "create-agent", AGENT_EMAIL, "--password-stdin"],
         input=AGENT_PASSWORD + "\n", text=True, env=env, cwd=ROOT, check=True, capture_output=True,
     )
+    with served_command([sys.executable, "-m", "dashboard.cli", "serve"], env, "dashboard serve") as url:
+        yield url
+
+
+@contextmanager
+def served_command(command: list[str], env: dict[str, str], name: str) -> Iterator[str]:
+    """Run ``command`` with ``--host 127.0.0.1 --port <a free port>`` until it answers
+    /healthz; yield its URL; stop it."""
     port = closed_port()
     process = subprocess.Popen(
-        [sys.executable, "-m", "dashboard.cli", "serve", "--host", "127.0.0.1", "--port", str(port)],
+        [*command, "--host", "127.0.0.1", "--port", str(port)],
         env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )
     url = f"http://127.0.0.1:{port}"
     try:
-        wait_until(lambda: healthy(url) or process.poll() is not None, timeout=20, message="dashboard serve did not start")
-        assert process.poll() is None, "dashboard serve exited at start-up"
+        wait_until(lambda: healthy(url) or process.poll() is not None, timeout=20, message=f"{name} did not start")
+        assert process.poll() is None, f"{name} exited at start-up"
         yield url
     finally:
         process.terminate()
