@@ -5,9 +5,13 @@ an agent downloads is built exactly as the one on screen.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+import threading
+import weakref
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Sequence
+
+from cachetools import LRUCache
 
 from flask import current_app, request
 from flask_login import current_user
@@ -53,6 +57,86 @@ class VisitorView:
     state: ViewState
     status: int
     context: dict[str, object]
+
+
+# Filtered timelines kept per fetched visitor: the page and its fragments ask for the
+# same few filters over and over.
+TIMELINES_KEPT = 16
+
+
+@dataclass
+class VisitorFacts:
+    """What the view derives from one fetched copy of a visitor whatever the filters:
+    worked out once, since the cache hands every request the same object until it is
+    fetched again (a new copy gets facts of its own)."""
+
+    assignment: tuple[Session | None, ...]
+    per_session: dict[str | None, int]
+    sessions: tuple[Session, ...]  # newest first
+    newest_view: datetime | None
+    timelines: LRUCache = field(default_factory=lambda: LRUCache(maxsize=TIMELINES_KEPT))
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def timeline(self, visitor: Visitor, state: ViewState) -> tuple[TimelineEntry, ...]:
+        """The page views as the view's filters (session, text, order) leave them."""
+        key = (state.session, state.q, state.order)
+        with self.lock:
+            entries = self.timelines.get(key)
+        if entries is None:
+            entries = tuple(
+                build_entries(visitor.page_views, self.assignment, session_id=state.session, query=state.q, order=state.order)
+            )
+            with self.lock:
+                self.timelines[key] = entries
+        return entries
+
+
+def work_out_facts(visitor: Visitor) -> VisitorFacts:
+    assignment = tuple(assign_page_views(visitor.sessions, visitor.page_views))
+    return VisitorFacts(
+        assignment=assignment,
+        per_session=views_per_session(assignment),
+        sessions=tuple(sorted(visitor.sessions, key=lambda s: s.first_visit_at, reverse=True)),
+        newest_view=max((v.timestamp for v in visitor.page_views), default=None),
+    )
+
+
+class FactsCache:
+    """Facts per fetched visitor, by identity: an entry lives exactly as long as its
+    visitor object does (a weak reference drops it), so a re-fetched or evicted visitor
+    can never be answered with another copy's facts."""
+
+    def __init__(self) -> None:
+        self._entries: dict[int, tuple[weakref.ref, VisitorFacts]] = {}
+        self._lock = threading.Lock()
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def facts(self, visitor: Visitor) -> VisitorFacts:
+        key = id(visitor)
+        with self._lock:
+            entry = self._entries.get(key)
+        if entry is not None and entry[0]() is visitor:
+            return entry[1]
+        facts = work_out_facts(visitor)
+
+        def forget(_ref: weakref.ref, key: int = key) -> None:
+            with self._lock:
+                current = self._entries.get(key)
+                if current is not None and current[0]() is None:
+                    del self._entries[key]
+
+        with self._lock:
+            self._entries[key] = (weakref.ref(visitor, forget), facts)
+        return facts
+
+
+def facts_of(visitor: Visitor) -> VisitorFacts:
+    cache = current_app.extensions.get("visitor_facts")
+    if cache is None:
+        cache = current_app.extensions.setdefault("visitor_facts", FactsCache())
+    return cache.facts(visitor)
 
 
 def service() -> VisitorService:
@@ -113,15 +197,9 @@ def visitor_view(state: ViewState, *, refresh: bool, new_lookup: bool) -> Visito
     return VisitorView(shown, status_of(answer), context)
 
 
-def timeline_entries(visitor: Visitor, state: ViewState, assignment: Sequence[Session | None] | None = None) -> list[TimelineEntry]:
+def timeline_entries(visitor: Visitor, state: ViewState) -> Sequence[TimelineEntry]:
     """The visitor's page views as the view's filters (session, text, order) leave them."""
-    return build_entries(
-        visitor.page_views,
-        assignment if assignment is not None else assign_page_views(visitor.sessions, visitor.page_views),
-        session_id=state.session,
-        query=state.q,
-        order=state.order,
-    )
+    return facts_of(visitor).timeline(visitor, state)
 
 
 def request_offset() -> int:
@@ -149,27 +227,26 @@ def visitor_context(result: Lookup, state: ViewState, now: datetime, page_size: 
     """The context of a visitor that was found: summary, sessions, timeline page, share text."""
     visitor = result.visitor
     assert visitor is not None
-    assignment = assign_page_views(visitor.sessions, visitor.page_views)
-    per_session = views_per_session(assignment)
-    sessions = sorted(visitor.sessions, key=lambda s: s.first_visit_at, reverse=True)
+    facts = facts_of(visitor)
+    sessions = facts.sessions
     selected = next((s for s in sessions if s.session_id == state.session), None)
     # The newest few are listed at once (each row is a dozen macro calls: half a big
     # visitor's render time); "Show all" brings the rest in place, up to the cap.
     # (A page opened with sessions=all, the link's no-script fallback, lists them all.)
     shown = MAX_SESSIONS_LISTED if request.args.get("sessions") == "all" else SESSIONS_SHOWN_FIRST
-    listed = sessions[:shown]
+    listed = list(sessions[:shown])
     # By identity: model equality compares every field, which made this a tenth of
     # a big page's time.
     if selected is not None and not any(s is selected for s in listed):
         listed.append(selected)
     listed_ids = {id(s) for s in listed}
     more = [s for s in sessions[:MAX_SESSIONS_LISTED] if id(s) not in listed_ids]
-    entries = timeline_entries(visitor, state, assignment)
+    entries = facts.timeline(visitor, state)
     moment = parse_moment(state.at)
     contact = contact_context(visitor.page_views, moment) if moment else None
     marker = contact_index(entries, moment, state.order) if moment else None
     page: TimelinePage = page_of(entries, request_offset(), page_size, contact_index=marker)
-    newest_view = max((v.timestamp for v in visitor.page_views), default=None)
+    newest_view = facts.newest_view
     last_seen = visitor.last_visit or newest_view
     active_now = last_seen is not None and now - last_seen <= ACTIVE_WINDOW
     since = parse_moment(request.args.get("since")) if state.live else None
@@ -185,7 +262,7 @@ def visitor_context(result: Lookup, state: ViewState, now: datetime, page_size: 
         "sessions_hidden": max(len(sessions) - MAX_SESSIONS_LISTED, 0),
         "selected_session": selected,
         "unknown_session": state.session is not None and selected is None,
-        "outside_sessions": per_session.get(None, 0),
+        "outside_sessions": facts.per_session.get(None, 0),
         "page": page,
         "last_seen": last_seen,
         "active_now": active_now,
