@@ -9,9 +9,10 @@ import threading
 import weakref
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
-from typing import Sequence
+from typing import Callable, Sequence
 
 from cachetools import LRUCache
+from markupsafe import Markup
 
 from flask import current_app, request
 from flask_login import current_user
@@ -139,6 +140,50 @@ def facts_of(visitor: Visitor) -> VisitorFacts:
     return cache.facts(visitor)
 
 
+# Rendered timeline rows kept for the whole app, by size: a big visitor's first page of
+# rows is about 30 KB, so this holds several hundred.
+RENDERED_KEPT_BYTES = 16 * 1024 * 1024
+
+
+class RenderedBlocks:
+    """Rendered blocks of the visitor view, each kept for exactly the inputs it was
+    rendered from: the fetched copy of the visitor (by identity, checked through a weak
+    reference, so a re-fetched visitor is rendered afresh) and a key that names every
+    other input the block reads. Only what the block's template produced is kept, so
+    its escaping is the template's own."""
+
+    def __init__(self, max_bytes: int = RENDERED_KEPT_BYTES) -> None:
+        self._store: LRUCache = LRUCache(maxsize=max_bytes, getsizeof=lambda entry: len(entry[1]))
+        self._lock = threading.Lock()
+
+    def keeper(self, visitor: Visitor, key: tuple) -> Callable[..., Markup]:
+        """What a template calls (``{% call kept("name") %}...{% endcall %}``) to render
+        the block in its body once per (visitor copy, name, key)."""
+
+        def kept(name: str, caller: Callable[[], str]) -> Markup:
+            full_key = (id(visitor), name, *key)
+            with self._lock:
+                entry = self._store.get(full_key)
+            if entry is not None and entry[0]() is visitor:
+                return entry[1]
+            html = Markup(caller())
+            with self._lock:
+                try:
+                    self._store[full_key] = (weakref.ref(visitor), html)
+                except ValueError:  # larger than the whole store: render it each time
+                    pass
+            return html
+
+        return kept
+
+
+def rendered_blocks() -> RenderedBlocks:
+    blocks = current_app.extensions.get("rendered_visitor_blocks")
+    if blocks is None:
+        blocks = current_app.extensions.setdefault("rendered_visitor_blocks", RenderedBlocks())
+    return blocks
+
+
 def service() -> VisitorService:
     return current_app.extensions["visitor_service"]
 
@@ -251,6 +296,10 @@ def visitor_context(result: Lookup, state: ViewState, now: datetime, page_size: 
     active_now = last_seen is not None and now - last_seen <= ACTIVE_WINDOW
     since = parse_moment(request.args.get("since")) if state.live else None
     link = request.host_url.rstrip("/") + state.url()
+    # Everything the timeline rows read besides the visitor: the filters, marker and
+    # page (all in the URL), where the page starts and how long it is, the zone times are
+    # shown in, what counts as new, and the prefix static URLs are built under.
+    rows_key = (state.url(), page.offset, page_size, agent_zone(), since, request.script_root)
     summary_text = share.ticket_summary(
         visitor, entries, zone=agent_zone(), link=link, contact=contact, filters=filter_description(state, selected)
     )
@@ -276,6 +325,7 @@ def visitor_context(result: Lookup, state: ViewState, now: datetime, page_size: 
         "newest_view": newest_view,
         "share_link": link,
         "summary_text": summary_text,
+        "kept": rendered_blocks().keeper(visitor, rows_key),
     }
 
 
