@@ -60,8 +60,8 @@ class VisitorView:
     context: dict[str, object]
 
 
-# Filtered timelines kept per fetched visitor: the page and its fragments ask for the
-# same few filters over and over.
+# Filtered timelines (and pages of them) kept per fetched visitor: the page and its
+# fragments ask for the same few filters over and over.
 TIMELINES_KEPT = 16
 
 
@@ -76,6 +76,7 @@ class VisitorFacts:
     sessions: tuple[Session, ...]  # newest first
     newest_view: datetime | None
     timelines: LRUCache = field(default_factory=lambda: LRUCache(maxsize=TIMELINES_KEPT))
+    pages: LRUCache = field(default_factory=lambda: LRUCache(maxsize=TIMELINES_KEPT))
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def timeline(self, visitor: Visitor, state: ViewState) -> tuple[TimelineEntry, ...]:
@@ -90,6 +91,17 @@ class VisitorFacts:
             with self.lock:
                 self.timelines[key] = entries
         return entries
+
+    def page(self, visitor: Visitor, state: ViewState, offset: int, size: int, marker: int | None) -> TimelinePage:
+        """One page of that timeline (pages are read, never changed, so one serves all)."""
+        key = (state.session, state.q, state.order, offset, size, marker)
+        with self.lock:
+            page = self.pages.get(key)
+        if page is None:
+            page = page_of(self.timeline(visitor, state), offset, size, contact_index=marker)
+            with self.lock:
+                self.pages[key] = page
+        return page
 
 
 def work_out_facts(visitor: Visitor) -> VisitorFacts:
@@ -290,7 +302,7 @@ def visitor_context(result: Lookup, state: ViewState, now: datetime, page_size: 
     moment = parse_moment(state.at)
     contact = contact_context(visitor.page_views, moment) if moment else None
     marker = contact_index(entries, moment, state.order) if moment else None
-    page: TimelinePage = page_of(entries, request_offset(), page_size, contact_index=marker)
+    page = facts.page(visitor, state, request_offset(), page_size, marker)
     newest_view = facts.newest_view
     last_seen = visitor.last_visit or newest_view
     active_now = last_seen is not None and now - last_seen <= ACTIVE_WINDOW

@@ -5,7 +5,7 @@ import gc
 from datetime import datetime, timedelta, timezone
 
 from dashboard.postmetric.models import PageView, Session, Visitor
-from dashboard.timeline import assign_page_views, build_entries
+from dashboard.timeline import assign_page_views, build_entries, page_of
 from dashboard.visitors import view
 from dashboard.visitors.state import ViewState
 from tests.support.visitors import visitor_of
@@ -76,3 +76,17 @@ def test_a_new_copy_in_the_old_ones_place_is_not_answered_with_old_facts():
     entries = cache.facts(new).timeline(new, ViewState("visitor_123"))
     assert cache.facts(new) is not old_facts
     assert all(entry.view.title.startswith("New") for entry in entries)
+
+
+def test_pages_are_kept_per_filter_offset_size_and_marker():
+    visitor = make_visitor()
+    facts = view.FactsCache().facts(visitor)
+    state = ViewState("visitor_123")
+    entries = facts.timeline(visitor, state)
+    for offset, size, marker in ((0, 3, None), (3, 3, None), (0, 3, 2), (0, 10, None)):
+        page = facts.page(visitor, state, offset, size, marker)
+        assert page == page_of(entries, offset, size, contact_index=marker)
+        assert facts.page(visitor, state, offset, size, marker) is page
+    assert facts.page(visitor, state, 0, 3, None) != facts.page(visitor, state, 3, 3, None)
+    narrowed = ViewState("visitor_123", session="s1")
+    assert facts.page(visitor, narrowed, 0, 10, None).total == 3
