@@ -35,3 +35,12 @@ def test_a_page_still_checks_the_agent_and_is_not_cached(app, logged_in):
         response = logged_in.get("/")
     assert response.headers["Cache-Control"] == "no-store"
     assert any("FROM agents" in statement for statement in sent)
+
+
+def test_the_readiness_probe_does_not_load_the_agent(app, logged_in):
+    """/readyz pings the database for the instance, never for the agent whose cookie came along."""
+    with statements(app) as sent:
+        response = logged_in.get("/readyz")
+    assert response.status_code == 200
+    assert response.headers["Cache-Control"] == "no-store"  # its own, not the signed-in pages'
+    assert sent and not any("agents" in statement for statement in sent)
