@@ -5,7 +5,8 @@ import gc
 from datetime import datetime, timedelta, timezone
 
 from dashboard.postmetric.models import PageView, Session, Visitor
-from dashboard.timeline import assign_page_views, build_entries, page_of
+from dashboard.signals import find_signals
+from dashboard.timeline import assign_page_views, build_entries, matches_per_session, page_of, referrer_context
 from dashboard.visitors import view
 from dashboard.visitors.state import ViewState
 from tests.support.visitors import visitor_of
@@ -90,3 +91,21 @@ def test_pages_are_kept_per_filter_offset_size_and_marker():
     assert facts.page(visitor, state, 0, 3, None) != facts.page(visitor, state, 3, 3, None)
     narrowed = ViewState("visitor_123", session="s1")
     assert facts.page(visitor, narrowed, 0, 10, None).total == 3
+
+
+def test_signals_referrers_and_matches_are_what_the_functions_give_and_kept():
+    visitor = make_visitor()
+    facts = view.FactsCache().facts(visitor)
+    assignment = assign_page_views(visitor.sessions, visitor.page_views)
+    for moment in (None, at(50)):
+        found, anchors = facts.signals_at(visitor, moment)
+        expected, expected_anchors = find_signals(visitor, assignment, moment)
+        assert found == expected
+        assert [anchors.of(v) for v in visitor.page_views] == [expected_anchors.of(v) for v in visitor.page_views]
+        assert facts.signals_at(visitor, moment)[0] is found
+    assert facts.referrers(visitor) == referrer_context(visitor.page_views, assignment)
+    assert facts.referrers(visitor) is facts.referrers(visitor)
+    for state in (ViewState("visitor_123", q="page 1"), ViewState("visitor_123", session="s1", q="page 1")):
+        entries = facts.timeline(visitor, state)
+        assert facts.session_matches(visitor, state, entries) == matches_per_session(visitor.page_views, assignment, state.q)
+    assert facts.session_matches(visitor, ViewState("visitor_123"), facts.timeline(visitor, ViewState("visitor_123"))) is None
