@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 
 from dashboard.config import ConfigError, Settings
 from dashboard.passwords import MIN_PASSWORD_LENGTH, password_problem
+from dashboard.serving import ServeOptions
 
 __all__ = ["MIN_PASSWORD_LENGTH", "main"]
 DEMO_EMAIL = "demo@example.com"
@@ -218,14 +219,14 @@ def demo(host: str, port: int) -> None:
 @main.command()
 @click.option("--host", default="127.0.0.1", show_default=True, help="Use 0.0.0.0 to listen on every interface.")
 @click.option("--port", default=8000, show_default=True, type=int)
-@click.option("--workers", default=1, show_default=True, type=click.IntRange(1, 64), help="Server processes.")
-@click.option("--threads", default=32, show_default=True, type=click.IntRange(1, 512), help="Threads per process: a look-up waiting on PostMetric holds one.")
-@click.option("--graceful-timeout", default=30, show_default=True, type=click.IntRange(1, 3600), help="Seconds requests in flight get to finish once stopping.")
-@click.option("--keep-alive", default=5, show_default=True, type=click.IntRange(0, 3600), help="Seconds an idle connection is kept open for its next request (a balancer's idle timeout should be longer).")
-@click.option("--max-requests", default=10000, show_default=True, type=click.IntRange(0), help="Restart a worker after this many requests (0: never); bounds any slow leak.")
-@click.option("--max-requests-jitter", default=1000, show_default=True, type=click.IntRange(0), help="Up to this many more, at random, so workers do not restart together.")
+@click.option("--workers", default=ServeOptions.workers, show_default=True, type=click.IntRange(1, 64), help="Server processes.")
+@click.option("--threads", default=ServeOptions.threads, show_default=True, type=click.IntRange(1, 512), help="Threads per process: a look-up waiting on PostMetric holds one.")
+@click.option("--graceful-timeout", default=ServeOptions.graceful_timeout, show_default=True, type=click.IntRange(1, 3600), help="Seconds requests in flight get to finish once stopping.")
+@click.option("--keep-alive", default=ServeOptions.keep_alive, show_default=True, type=click.IntRange(0, 3600), help="Seconds an idle connection is kept open for its next request (a balancer's idle timeout should be longer).")
+@click.option("--max-requests", default=ServeOptions.max_requests, show_default=True, type=click.IntRange(0), help="Restart a worker after this many requests (0: never); bounds any slow leak.")
+@click.option("--max-requests-jitter", default=ServeOptions.max_requests_jitter, show_default=True, type=click.IntRange(0), help="Up to this many more, at random, so workers do not restart together.")
 @click.option("--db-pool-size", default=None, type=click.IntRange(1, 1000), help="Database connections each process keeps open (default: DATABASE_POOL_SIZE, 10).")
-@click.option("--drain-seconds", default=5.0, show_default=True, type=click.FloatRange(0, 600), help="On SIGTERM, seconds /readyz answers 503 while requests are still served, before stopping.")
+@click.option("--drain-seconds", default=ServeOptions.drain_seconds, show_default=True, type=click.FloatRange(0, 600), help="On SIGTERM, seconds /readyz answers 503 while requests are still served, before stopping.")
 def serve(
     host: str,
     port: int,
@@ -245,7 +246,7 @@ def serve(
     one exact rate budget. With more workers each gets an equal share of the budget,
     so together they still stay within it.
     """
-    from dashboard.serving import ServeOptions, port_problem, serve as run_server
+    from dashboard.serving import port_problem, serve as run_server
 
     settings = load_settings()
     changes: dict[str, object] = {}

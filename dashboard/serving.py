@@ -17,6 +17,7 @@ import shutil
 import socket
 import tempfile
 import time
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -100,7 +101,41 @@ def metrics_folder(runtime: Path) -> Path:
     return folder
 
 
-def serve(settings: Settings, options: ServeOptions) -> None:
+def gunicorn_options(settings: Settings, options: ServeOptions, known: Collection[str], control_socket: Path | None) -> dict[str, object]:
+    """Gunicorn's settings for one instance, by name (``known``: the names this gunicorn
+    has). One place, so that whatever ``serve`` runs (the dashboard, or the benchmark's
+    hello-world reference) runs on exactly the same options."""
+    chosen: dict[str, object] = {
+        "bind": f"{options.host}:{options.port}",
+        "workers": options.workers,
+        "worker_class": "gthread",
+        "threads": options.threads,
+        # A look-up may wait up to the retry deadline; leave room above it.
+        "timeout": int(settings.upstream_deadline + settings.upstream_read_timeout + 30),
+        "graceful_timeout": options.graceful_timeout,
+        "keepalive": options.keep_alive,
+        "max_requests": options.max_requests,
+        "max_requests_jitter": options.max_requests_jitter,
+        # The app writes one JSON line per request (dashboard.requestlog).
+        "accesslog": None,
+        "forwarded_allow_ips": settings.forwarded_allow_ips,
+        "post_worker_init": freeze_startup_objects,
+        "child_exit": mark_worker_dead,
+    }
+    # One control socket per instance (gunicorn's default path is shared by every
+    # instance a user starts on the host; the last to start would take it over).
+    # Gunicorn before 25.1 has no control socket.
+    if "control_socket" in known:
+        if control_socket is None:
+            chosen["control_socket_disable"] = True
+        else:
+            chosen["control_socket"] = str(control_socket)
+    return chosen
+
+
+def serve(settings: Settings, options: ServeOptions, load_app: Callable[[], object] | None = None) -> None:
+    """Run gunicorn with ``options`` until stopped. Each worker serves the dashboard built
+    from ``settings``, or what ``load_app()`` builds (the benchmark's reference)."""
     from gunicorn.app.base import BaseApplication
     from gunicorn.arbiter import Arbiter
 
@@ -129,31 +164,12 @@ def serve(settings: Settings, options: ServeOptions) -> None:
 
     class DashboardServer(BaseApplication):
         def load_config(self) -> None:
-            self.cfg.set("bind", f"{options.host}:{options.port}")
-            self.cfg.set("workers", options.workers)
-            self.cfg.set("worker_class", "gthread")
-            self.cfg.set("threads", options.threads)
-            # A look-up may wait up to the retry deadline; leave room above it.
-            self.cfg.set("timeout", int(settings.upstream_deadline + settings.upstream_read_timeout + 30))
-            self.cfg.set("graceful_timeout", options.graceful_timeout)
-            self.cfg.set("keepalive", options.keep_alive)
-            self.cfg.set("max_requests", options.max_requests)
-            self.cfg.set("max_requests_jitter", options.max_requests_jitter)
-            # The app writes one JSON line per request (dashboard.requestlog).
-            self.cfg.set("accesslog", None)
-            self.cfg.set("forwarded_allow_ips", settings.forwarded_allow_ips)
-            self.cfg.set("post_worker_init", freeze_startup_objects)
-            self.cfg.set("child_exit", mark_worker_dead)
-            # One control socket per instance (gunicorn's default path is shared by every
-            # instance a user starts on the host; the last to start would take it over).
-            # Gunicorn before 25.1 has no control socket.
-            if "control_socket" in self.cfg.settings:
-                if control_socket is None:
-                    self.cfg.set("control_socket_disable", True)
-                else:
-                    self.cfg.set("control_socket", str(control_socket))
+            for name, value in gunicorn_options(settings, options, self.cfg.settings, control_socket).items():
+                self.cfg.set(name, value)
 
         def load(self):
+            if load_app is not None:
+                return load_app()
             from dashboard import create_app
 
             return create_app(settings, run_migrations=False)

@@ -386,12 +386,11 @@ def _devices(sessions: Sequence[Session]) -> dict[str | None, str]:
     return devices
 
 
-def view_context(
-    visitor: Visitor, assignment: Sequence[Session | None], moment: datetime | None, page: TimelinePage
-) -> dict[str, object]:
-    """What the visitor view's template needs: the signals, the rows' anchors, and the
-    times of the views on this page (their rows are reached in place)."""
-    found, anchors = find_signals(visitor, assignment, moment)
+def view_context(found_signals: tuple[list[Signal], Anchors], page: TimelinePage) -> dict[str, object]:
+    """What the visitor view's template needs: the signals and the rows' anchors (what
+    :func:`find_signals` gave: the view keeps that per fetched visitor and moment), and
+    the times of the views on this page (their rows are reached in place)."""
+    found, anchors = found_signals
     return {
         "signals": found,
         "anchors": anchors,

@@ -29,6 +29,10 @@ bp = Blueprint("auth", __name__)
 
 # Endpoints that a logged-out visitor may reach.
 PUBLIC_ENDPOINTS = {"auth.login", "auth.set_password", "static", "healthz", "readyz", "metrics"}
+# Endpoints whose answers hold no customer data whoever asks: no need to load the agent
+# to decide on caching (a page's CSS, script and icons come with the session cookie;
+# the probes answer for the instance and say no-store themselves where it matters).
+NO_CUSTOMER_DATA = {"static", "healthz", "readyz"}
 
 
 def is_safe_next(target: str | None) -> bool:
@@ -145,7 +149,7 @@ def init_app(app: Flask) -> None:
     def keep_customer_data_out_of_caches(response: Response) -> Response:
         # Signed-in pages show customer data: no browser or proxy cache may keep them
         # (this covers downloads, set-password links and progress polls too).
-        if current_user.is_authenticated and request.endpoint != "static":
+        if request.endpoint not in NO_CUSTOMER_DATA and current_user.is_authenticated:
             response.headers.setdefault("Cache-Control", "no-store")
         return response
 

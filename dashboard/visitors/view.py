@@ -6,10 +6,15 @@ an agent downloads is built exactly as the one on screen.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+import threading
+import weakref
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
-from typing import Sequence
+from typing import Callable, Sequence, TypeVar
 from urllib.parse import urlencode
+
+from cachetools import LRUCache
+from markupsafe import Markup
 
 from flask import current_app, request
 from flask_login import current_user
@@ -30,6 +35,7 @@ from dashboard.timeline import (
     matches_per_session,
     page_of,
     parse_moment,
+    Referrers,
     referrer_context,
     views_per_session,
 )
@@ -58,6 +64,176 @@ class VisitorView:
     state: ViewState
     status: int
     context: dict[str, object]
+
+
+# Filtered timelines, pages of them, signals per contact moment and matches per text
+# filter, kept per fetched visitor: the page and its fragments ask for the same few
+# filters over and over.
+TIMELINES_KEPT = 16
+T = TypeVar("T")
+_MISSING = object()
+
+
+def _lru() -> LRUCache:
+    return LRUCache(maxsize=TIMELINES_KEPT)
+
+
+@dataclass
+class VisitorFacts:
+    """What the view derives from one fetched copy of a visitor whatever the filters:
+    worked out once, since the cache hands every request the same object until it is
+    fetched again (a new copy gets facts of its own). What depends on a filter or the
+    contact moment is worked out when first asked for and kept beside it."""
+
+    assignment: tuple[Session | None, ...]
+    per_session: dict[str | None, int]
+    sessions: tuple[Session, ...]  # newest first
+    newest_view: datetime | None
+    timelines: LRUCache = field(default_factory=_lru)
+    pages: LRUCache = field(default_factory=_lru)
+    found_signals: LRUCache = field(default_factory=_lru)
+    matches: LRUCache = field(default_factory=_lru)
+    derived: dict[str, object] = field(default_factory=dict)  # one value each, for the whole copy
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def _kept(self, store: LRUCache | dict, key: object, work: Callable[[], T]) -> T:
+        """``store[key]``, worked out by ``work()`` the first time (two threads may both
+        work it out: the results are equal, and the last one is kept)."""
+        with self.lock:
+            value = store.get(key, _MISSING)
+        if value is _MISSING:
+            value = work()
+            with self.lock:
+                store[key] = value
+        return value
+
+    def timeline(self, visitor: Visitor, state: ViewState) -> tuple[TimelineEntry, ...]:
+        """The page views as the view's filters (session, text, order) leave them."""
+        return self._kept(
+            self.timelines,
+            (state.session, state.q, state.order),
+            lambda: tuple(
+                build_entries(visitor.page_views, self.assignment, session_id=state.session, query=state.q, order=state.order)
+            ),
+        )
+
+    def page(self, visitor: Visitor, state: ViewState, offset: int, size: int, marker: int | None) -> TimelinePage:
+        """One page of that timeline (pages are read, never changed, so one serves all)."""
+        return self._kept(
+            self.pages,
+            (state.session, state.q, state.order, offset, size, marker),
+            lambda: page_of(self.timeline(visitor, state), offset, size, contact_index=marker),
+        )
+
+    def signals_at(self, visitor: Visitor, moment: datetime | None) -> tuple[list[signals.Signal], signals.Anchors]:
+        """What stands out in the page views (some signals depend on the contact moment),
+        and the rows' anchors."""
+        return self._kept(self.found_signals, moment, lambda: signals.find_signals(visitor, self.assignment, moment))
+
+    def session_matches(self, visitor: Visitor, state: ViewState, entries: Sequence[TimelineEntry]) -> dict[str | None, int] | None:
+        """Views per session that the text filter keeps (None without one). Without a chosen
+        session the timeline's entries are exactly those views: no second pass is needed."""
+        if not state.q.strip():
+            return None
+        if state.session is None:
+            return views_per_session([entry.session for entry in entries])
+        return self._kept(self.matches, state.q, lambda: matches_per_session(visitor.page_views, self.assignment, state.q))
+
+    def referrers(self, visitor: Visitor) -> Referrers:
+        """The site's own hosts and every view's previous path, for the "Came from" column."""
+        return self._kept(self.derived, "referrers", lambda: referrer_context(visitor.page_views, self.assignment))
+
+
+def work_out_facts(visitor: Visitor) -> VisitorFacts:
+    assignment = tuple(assign_page_views(visitor.sessions, visitor.page_views))
+    return VisitorFacts(
+        assignment=assignment,
+        per_session=views_per_session(assignment),
+        sessions=tuple(sorted(visitor.sessions, key=lambda s: s.first_visit_at, reverse=True)),
+        newest_view=max((v.timestamp for v in visitor.page_views), default=None),
+    )
+
+
+class FactsCache:
+    """Facts per fetched visitor, by identity: an entry lives exactly as long as its
+    visitor object does (a weak reference drops it), so a re-fetched or evicted visitor
+    can never be answered with another copy's facts."""
+
+    def __init__(self) -> None:
+        self._entries: dict[int, tuple[weakref.ref, VisitorFacts]] = {}
+        self._lock = threading.Lock()
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def facts(self, visitor: Visitor) -> VisitorFacts:
+        key = id(visitor)
+        with self._lock:
+            entry = self._entries.get(key)
+        if entry is not None and entry[0]() is visitor:
+            return entry[1]
+        facts = work_out_facts(visitor)
+
+        def forget(_ref: weakref.ref, key: int = key) -> None:
+            with self._lock:
+                current = self._entries.get(key)
+                if current is not None and current[0]() is None:
+                    del self._entries[key]
+
+        with self._lock:
+            self._entries[key] = (weakref.ref(visitor, forget), facts)
+        return facts
+
+
+def facts_of(visitor: Visitor) -> VisitorFacts:
+    cache = current_app.extensions.get("visitor_facts")
+    if cache is None:
+        cache = current_app.extensions.setdefault("visitor_facts", FactsCache())
+    return cache.facts(visitor)
+
+
+# Rendered timeline rows kept for the whole app, by size: a big visitor's first page of
+# rows is about 30 KB, so this holds several hundred.
+RENDERED_KEPT_BYTES = 16 * 1024 * 1024
+
+
+class RenderedBlocks:
+    """Rendered blocks of the visitor view, each kept for exactly the inputs it was
+    rendered from: the fetched copy of the visitor (by identity, checked through a weak
+    reference, so a re-fetched visitor is rendered afresh) and a key that names every
+    other input the block reads. Only what the block's template produced is kept, so
+    its escaping is the template's own."""
+
+    def __init__(self, max_bytes: int = RENDERED_KEPT_BYTES) -> None:
+        self._store: LRUCache = LRUCache(maxsize=max_bytes, getsizeof=lambda entry: len(entry[1]))
+        self._lock = threading.Lock()
+
+    def keeper(self, visitor: Visitor, key: tuple) -> Callable[..., Markup]:
+        """What a template calls (``{% call kept("name") %}...{% endcall %}``) to render
+        the block in its body once per (visitor copy, name, key)."""
+
+        def kept(name: str, caller: Callable[[], str]) -> Markup:
+            full_key = (id(visitor), name, *key)
+            with self._lock:
+                entry = self._store.get(full_key)
+            if entry is not None and entry[0]() is visitor:
+                return entry[1]
+            html = Markup(caller())
+            with self._lock:
+                try:
+                    self._store[full_key] = (weakref.ref(visitor), html)
+                except ValueError:  # larger than the whole store: render it each time
+                    pass
+            return html
+
+        return kept
+
+
+def rendered_blocks() -> RenderedBlocks:
+    blocks = current_app.extensions.get("rendered_visitor_blocks")
+    if blocks is None:
+        blocks = current_app.extensions.setdefault("rendered_visitor_blocks", RenderedBlocks())
+    return blocks
 
 
 def service() -> VisitorService:
@@ -188,15 +364,9 @@ def highlight_pattern(query: str) -> re.Pattern[str] | None:
     return re.compile(re.escape(needle), re.IGNORECASE) if needle else None
 
 
-def timeline_entries(visitor: Visitor, state: ViewState, assignment: Sequence[Session | None] | None = None) -> list[TimelineEntry]:
+def timeline_entries(visitor: Visitor, state: ViewState) -> Sequence[TimelineEntry]:
     """The visitor's page views as the view's filters (session, text, order) leave them."""
-    return build_entries(
-        visitor.page_views,
-        assignment if assignment is not None else assign_page_views(visitor.sessions, visitor.page_views),
-        session_id=state.session,
-        query=state.q,
-        order=state.order,
-    )
+    return facts_of(visitor).timeline(visitor, state)
 
 
 def request_offset() -> int:
@@ -220,67 +390,63 @@ def filter_description(state: ViewState, selected: Session | None) -> str:
     return ", ".join(parts)
 
 
-def session_matches(
-    visitor: Visitor, state: ViewState, assignment: Sequence[Session | None], entries: Sequence[TimelineEntry]
-) -> dict[str | None, int] | None:
-    """Views per session that the text filter keeps (None without one). Without a chosen
-    session the timeline's entries are exactly those views: no second pass is needed."""
-    if not state.q.strip():
-        return None
-    if state.session is None:
-        return views_per_session([entry.session for entry in entries])
-    return matches_per_session(visitor.page_views, assignment, state.q)
-
-
 def visitor_context(result: Lookup, state: ViewState, now: datetime, page_size: int) -> dict[str, object]:
     """The context of a visitor that was found: summary, sessions, timeline page, share text."""
     visitor = result.visitor
     assert visitor is not None
-    assignment = assign_page_views(visitor.sessions, visitor.page_views)
-    per_session = views_per_session(assignment)
-    sessions = sorted(visitor.sessions, key=lambda s: s.first_visit_at, reverse=True)
+    facts = facts_of(visitor)
+    sessions = facts.sessions
     selected = next((s for s in sessions if s.session_id == state.session), None)
     # The newest few are listed at once (each row is a dozen macro calls: half a big
     # visitor's render time); "Show all" brings the rest in place, up to the cap.
     # (A page opened with sessions=all, the link's no-script fallback, lists them all.)
     shown = MAX_SESSIONS_LISTED if request.args.get("sessions") == "all" else SESSIONS_SHOWN_FIRST
-    listed = sessions[:shown]
+    listed = list(sessions[:shown])
     # By identity: model equality compares every field, which made this a tenth of
     # a big page's time.
     if selected is not None and not any(s is selected for s in listed):
         listed.append(selected)
     listed_ids = {id(s) for s in listed}
     more = [s for s in sessions[:MAX_SESSIONS_LISTED] if id(s) not in listed_ids]
-    entries = timeline_entries(visitor, state, assignment)
+    entries = facts.timeline(visitor, state)
     moment = parse_moment(state.at)
     contact = contact_context(visitor.page_views, moment) if moment else None
     marker = contact_index(entries, moment, state.order) if moment else None
-    page: TimelinePage = page_of(entries, request_offset(), page_size, contact_index=marker)
-    newest_view = max((v.timestamp for v in visitor.page_views), default=None)
+    page = facts.page(visitor, state, request_offset(), page_size, marker)
+    newest_view = facts.newest_view
     last_seen = visitor.last_visit or newest_view
     active_now = last_seen is not None and now - last_seen <= ACTIVE_WINDOW
     since = parse_moment(request.args.get("since")) if state.live else None
     link = request.host_url.rstrip("/") + state.url()
+    highlight = highlight_pattern(state.q)
+    # Every input of the timeline rows (templates/visitors/visitor.html, timeline_rows)
+    # but the fetched copy, whose identity keeps apart what is worked out from it (the
+    # page's rows, the contact's last view, the referrers, the rows' anchors): the whole
+    # view state (filters, contact moment, ticket and site: the Load more link carries
+    # them all), where the page starts and how long it is, the contact moment the labels
+    # count from, the text the rows mark, what counts as new in live mode, the zone times
+    # are shown in, and the prefix links and icons are built under.
+    rows_key = (state, page.offset, page_size, moment, highlight, since, agent_zone(), request.script_root)
     summary_text = share.ticket_summary(
         visitor, entries, zone=agent_zone(), link=link, contact=contact, filters=filter_description(state, selected)
     )
     return {
-        **signals.view_context(visitor, assignment, moment, page),
+        **signals.view_context(facts.signals_at(visitor, moment), page),
         "seen_tickets": tickets.seen_before(db.session, result.site, state.visitor_id, state.ticket),
         "visitor": visitor,
         # With a text filter, the session list says how many views of each session match
         # (the filter swaps only the timeline; the list comes along out of band).
-        "session_matches": session_matches(visitor, state, assignment, entries),
+        "session_matches": facts.session_matches(visitor, state, entries),
         "sessions_out_of_band": wants_fragment() and request.htmx.target == "timeline",
-        "highlight": highlight_pattern(state.q),
-        "referrers": referrer_context(visitor.page_views, assignment),
+        "highlight": highlight,
+        "referrers": facts.referrers(visitor),
         "sessions": [SessionRow(s) for s in listed],
         "more_sessions": [SessionRow(s) for s in more],
         "session_choices": sessions[:MAX_SESSIONS_LISTED],
         "sessions_hidden": max(len(sessions) - MAX_SESSIONS_LISTED, 0),
         "selected_session": selected,
         "unknown_session": state.session is not None and selected is None,
-        "outside_sessions": per_session.get(None, 0),
+        "outside_sessions": facts.per_session.get(None, 0),
         "page": page,
         "last_seen": last_seen,
         "active_now": active_now,
@@ -290,10 +456,11 @@ def visitor_context(result: Lookup, state: ViewState, now: datetime, page_size: 
         "contact_sentence": share.contact_sentence(contact) if contact else "",
         "live": state.live and active_now,
         "since": since,
-        "new_views": sum(1 for v in visitor.page_views if since and v.timestamp > since),
+        "new_views": sum(1 for v in visitor.page_views if v.timestamp > since) if since else 0,
         "newest_view": newest_view,
         "share_link": link,
         "summary_text": summary_text,
+        "kept": rendered_blocks().keeper(visitor, rows_key),
     }
 
 

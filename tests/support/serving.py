@@ -54,12 +54,17 @@ def create_agent(env: dict[str, str], email: str = AGENT_EMAIL, password: str = 
     assert created.returncode == 0, created.stderr
 
 
-def start_serving(env: dict[str, str], port: int, *arguments: str) -> subprocess.Popen:
-    """Start `dashboard serve` on 127.0.0.1:``port`` (its output in a file beside its database)."""
+# `dashboard serve`, as ``python -m`` runs it.
+DASHBOARD_SERVE = ("dashboard.cli", "serve")
+
+
+def start_serving(env: dict[str, str], port: int, *arguments: str, program: Sequence[str] = DASHBOARD_SERVE) -> subprocess.Popen:
+    """Start `dashboard serve` (or another ``python -m`` ``program`` that takes --host and
+    --port) on 127.0.0.1:``port``, its output in a file beside its database."""
     log = open(Path(env["DASHBOARD_INSTANCE_PATH"]) / f"serve-{port}.log", "w")
     with log:
         return subprocess.Popen(
-            [sys.executable, "-m", "dashboard.cli", "serve", "--host", "127.0.0.1", "--port", str(port), *arguments],
+            [sys.executable, "-m", *program, "--host", "127.0.0.1", "--port", str(port), *arguments],
             env=env, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
         )
 
@@ -68,9 +73,9 @@ def serving_output(env: dict[str, str], port: int) -> str:
     return (Path(env["DASHBOARD_INSTANCE_PATH"]) / f"serve-{port}.log").read_text()
 
 
-def wait_until_serving(process: subprocess.Popen, url: str, timeout: float = 30) -> None:
-    wait_until(lambda: healthy(url) or process.poll() is not None, timeout=timeout, message=f"dashboard serve at {url} did not start")
-    assert process.poll() is None, f"dashboard serve at {url} exited at start-up"
+def wait_until_serving(process: subprocess.Popen, url: str, timeout: float = 30, name: str = "dashboard serve") -> None:
+    wait_until(lambda: healthy(url) or process.poll() is not None, timeout=timeout, message=f"{name} at {url} did not start")
+    assert process.poll() is None, f"{name} at {url} exited at start-up"
 
 
 def stop(process: subprocess.Popen) -> None:
@@ -103,13 +108,24 @@ def served_dashboard(
     env = dashboard_env(workdir, api_url, **env_extra)
     if agent:
         create_agent(env)
+    with serving(env, "--workers", str(workers), *serve_args, process_out=process_out) as url:
+        yield url
+
+
+@contextmanager
+def serving(
+    env: dict[str, str], *arguments: str, program: Sequence[str] = DASHBOARD_SERVE, process_out: list | None = None
+) -> Iterator[str]:
+    """Start ``program`` (`dashboard serve` unless told) on a free loopback port, yield its
+    URL once it answers /healthz, stop it. ``process_out`` receives the process."""
     port = closed_port()
-    process = start_serving(env, port, "--workers", str(workers), *serve_args)
+    process = start_serving(env, port, *arguments, program=program)
     if process_out is not None:
         process_out.append(process)
     url = f"http://127.0.0.1:{port}"
     try:
-        wait_until_serving(process, url, timeout=20)
+        name = "dashboard serve" if tuple(program) == DASHBOARD_SERVE else f"python -m {' '.join(program)}"
+        wait_until_serving(process, url, timeout=20, name=name)
         yield url
     finally:
         stop(process)

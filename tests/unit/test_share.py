@@ -12,6 +12,7 @@ from dashboard.postmetric.models import PageView, Session, Visitor
 from dashboard.timeline import assign_page_views, build_entries, contact_context
 from dashboard.formatting import neutralise_cell
 from dashboard.visitors import share
+from tests.support.visitors import visitor_of
 
 T0 = datetime(2024, 1, 15, 10, 0, tzinfo=timezone.utc)
 
@@ -22,15 +23,7 @@ def at(minutes: float) -> datetime:
 
 def make_visitor(views: list[PageView]) -> Visitor:
     sessions = [Session(session_id="s1", first_visit_at=at(0), last_seen_at=at(60), page_views=len(views), duration=3600)]
-    return Visitor(
-        visitor_id="visitor_123",
-        session_count=1,
-        page_view_count=len(views),
-        first_visit=at(0),
-        last_visit=at(60),
-        sessions=sessions,
-        page_views=views,
-    )
+    return visitor_of(sessions, views)
 
 
 @pytest.fixture
