@@ -314,7 +314,7 @@ def may_see_card(integration: Integration, agent: Agent | None, helpdesk_agent_r
     if agent is not None:
         return bool(agent.active)
     trusted = integration.kind == "zendesk" and integration.trust_all_agents
-    return trusted and zendesk_user_id_from(helpdesk_agent_ref) is not None and not zendesk_user_disabled(helpdesk_agent_ref)
+    return trusted and zendesk_user_id_from(helpdesk_agent_ref) is not None and not zendesk_user_disabled(integration, helpdesk_agent_ref)
 
 
 def no_agent_sentence(integration: Integration) -> str:

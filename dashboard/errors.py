@@ -10,7 +10,7 @@ from werkzeug.exceptions import HTTPException
 
 from dashboard.audit import AuditNotRecorded
 from dashboard.rendering import wants_fragment
-from dashboard.requestlog import FailureLog
+from dashboard.requestlog import FailureLog, route_rule
 
 # The database not answering: refused, dropped or timed-out connections, and a pool
 # with no connection to give.
@@ -86,6 +86,7 @@ def init_app(app: Flask) -> None:
 
     @app.errorhandler(Exception)
     def unexpected_error(error: Exception):
-        app.logger.exception("unhandled error on %s %s", request.method, request.path)
+        # The route's rule, never the path: a path can hold a visitor ID or a set-password token.
+        app.logger.exception("unhandled error on %s %s", request.method, route_rule() or "(no route)")
         title, message = MESSAGES[500]
         return render_error(500, title, message)

@@ -105,5 +105,11 @@ class ZendeskUserForm(FlaskForm):
     """Link an agent to their Zendesk user (empty: unlink)."""
 
     zendesk_user_id = StringField(
-        "Zendesk user ID", validators=[Optional(), Length(max=20), Regexp(r"^\d+$", message="A Zendesk user ID is a number.")]
+        "Zendesk user (account/ID)",
+        description="The Zendesk subdomain and the user's ID, such as acme/3940581: an ID means something only within its account.",
+        validators=[
+            Optional(),
+            Length(max=64),
+            Regexp(r"^[A-Za-z0-9][A-Za-z0-9-]*/\d{1,20}$", message="Write the Zendesk user as account/ID, such as acme/3940581."),
+        ],
     )

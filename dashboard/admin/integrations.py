@@ -13,6 +13,7 @@ from dashboard.admin.integration_forms import IntegrationForm, RotateForm, Zende
 from dashboard.encryption import KeyBox
 from dashboard.extensions import db
 from dashboard.integrations import KINDS
+from dashboard.integrations.agents import zendesk_user_key
 from dashboard.integrations.secrets import end_rotation, secret_unreadable, store_secret
 from dashboard.models import Agent, Integration
 from dashboard.rendering import render_page
@@ -36,12 +37,19 @@ def integration_form(**kwargs) -> IntegrationForm:
     return IntegrationForm(sites=[(site.slug, site.name) for site in sites], **kwargs)
 
 
-def record(action: str, integration: Integration) -> None:
+def record(action: str, integration: Integration | None = None, *, helpdesk_agent: str | None = None) -> None:
     """The admin's change in the audit trail; raises AuditNotRecorded (the change is then
     not committed, and the admin sees the dashboard's "Not recorded" page)."""
     try:
         audit.record_event(
-            db.engine, agent_id=current_user.id, site="", visitor_id="", action=action, outcome="ok", integration=integration.slug
+            db.engine,
+            agent_id=current_user.id,
+            site="",
+            visitor_id="",
+            action=action,
+            outcome="ok",
+            integration=integration.slug if integration is not None else None,
+            helpdesk_agent=helpdesk_agent,
         )
     except Exception as error:
         db.session.rollback()
@@ -193,13 +201,15 @@ def link_zendesk_user(agent_id: int):
     if not form.validate_on_submit():
         flash(" ".join(form.zendesk_user_id.errors) or "Enter a Zendesk user ID (a number).")
         return redirect(url_for("admin.list_integrations"), 303)
-    user_id = (form.zendesk_user_id.data or "").strip() or None
+    account, _, number = (form.zendesk_user_id.data or "").strip().partition("/")
+    user_id = zendesk_user_key(account, number) if number else None
     other = db.session.scalars(select(Agent).where(Agent.zendesk_user_id == user_id, Agent.id != agent.id)).first() if user_id else None
     if other is not None:
         flash(f"Zendesk user {user_id} is already linked to {other.email}; unlink it there first.")
         return redirect(url_for("admin.list_integrations"), 303)
     agent.zendesk_user_id = user_id
+    # Who may see customer data in the sidebar changes: recorded before it takes effect.
+    record("zendesk_user_link", helpdesk_agent=f"{agent.email} → {user_id or 'no Zendesk user'}")
     db.session.commit()
-    current_app.logger.info("admin %s linked agent %s to a Zendesk user: %s", current_user.id, agent.id, bool(user_id))
     flash(f"{agent.email} is {'linked to Zendesk user ' + user_id if user_id else 'no longer linked to a Zendesk user'}.")
     return redirect(url_for("admin.list_integrations"), 303)

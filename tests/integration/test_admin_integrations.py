@@ -141,17 +141,23 @@ def test_an_agent_is_linked_to_a_zendesk_user_once(app, admin):
     with app.app_context():
         agent_id = db.session.scalars(select(Agent.id).where(Agent.email == AGENT_EMAIL)).one()
         admin_id = db.session.scalars(select(Agent.id).where(Agent.email == ADMIN_EMAIL)).one()
-    assert post(admin, f"/admin/agents/{agent_id}/zendesk-user", {"zendesk_user_id": "3940581"}).status_code == 303
-    taken = post(admin, f"/admin/agents/{admin_id}/zendesk-user", {"zendesk_user_id": "3940581"}, follow_redirects=True)
+    assert post(admin, f"/admin/agents/{agent_id}/zendesk-user", {"zendesk_user_id": "Acme/3940581"}).status_code == 303
+    taken = post(admin, f"/admin/agents/{admin_id}/zendesk-user", {"zendesk_user_id": "acme/3940581"}, follow_redirects=True)
     assert "already linked to agent@example.com" in taken.text
-    bad = post(admin, f"/admin/agents/{admin_id}/zendesk-user", {"zendesk_user_id": "abc"}, follow_redirects=True)
-    assert "A Zendesk user ID is a number." in bad.text
+    # The same ID in another Zendesk account is another person.
+    assert post(admin, f"/admin/agents/{admin_id}/zendesk-user", {"zendesk_user_id": "acme-sandbox/3940581"}).status_code == 303
+    for bad_value in ("3940581", "acme/abc", "acme 3940581"):
+        bad = post(admin, f"/admin/agents/{agent_id}/zendesk-user", {"zendesk_user_id": bad_value}, follow_redirects=True)
+        assert "Write the Zendesk user as account/ID" in bad.text
     with app.app_context():
-        assert db.session.get(Agent, agent_id).zendesk_user_id == "3940581"
-        assert db.session.get(Agent, admin_id).zendesk_user_id is None
+        assert db.session.get(Agent, agent_id).zendesk_user_id == "acme/3940581"
+        assert db.session.get(Agent, admin_id).zendesk_user_id == "acme-sandbox/3940581"
     assert post(admin, f"/admin/agents/{agent_id}/zendesk-user", {"zendesk_user_id": ""}).status_code == 303
     with app.app_context():
         assert db.session.get(Agent, agent_id).zendesk_user_id is None
+    # Each change of who the sidebar knows is in the audit trail, before it takes effect.
+    links = [event for event in admin_events(app) if event[0] == "zendesk_user_link"]
+    assert len(links) == 3
 
 
 def test_the_admin_nav_names_integrations(admin):

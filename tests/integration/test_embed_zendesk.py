@@ -128,6 +128,15 @@ def test_a_disabled_agent_sees_no_card(app, client, integration_id, agent_id):
     assert "active Visitor Lookup agent" in refusal_of(response)
 
 
+def test_a_link_to_the_same_user_id_in_another_zendesk_account_is_not_this_user(app, client, integration_id, agent_id):
+    # User IDs mean something only within their Zendesk account: linked in another account,
+    # this signed-in user is nobody here.
+    link_agent(app, agent_id, account="acme-sandbox")
+    response = open_sidebar(client, sign(claims()))
+    assert response.status_code == 403
+    assert "active Visitor Lookup agent" in refusal_of(response)
+
+
 def test_an_origin_other_than_the_integrations_is_refused(client, integration_id, agent_id):
     response = open_sidebar(client, sign(claims()), url=f"/embed/zendesk/{SLUG}?origin=https://evil.example&app_guid=g")
     assert response.status_code == 400

@@ -85,6 +85,27 @@ def test_the_error_page_quotes_the_reference(logged_in):
     assert message.headers["X-Request-ID"] in message.get_data(as_text=True)
 
 
+def test_an_unhandled_error_logs_the_route_not_the_path(tmp_path, fake_api, log_lines):
+    """A path can hold a visitor ID or a set-password token: the error line names the rule."""
+    app = create_app(make_settings(tmp_path, fake_api.url))
+
+    @app.get("/boom/<secret>")
+    def boom(secret):
+        raise RuntimeError("a bug")
+
+    try:
+        add_agent(app)
+        client = app.test_client()
+        AuthActions(app, client).login()
+        response = client.get("/boom/visitor-4c1b-private")
+        assert response.status_code == 500 and "a bug" not in response.text
+        errors = [line for line in log_lines() if line["level"] == "ERROR"]
+        assert errors and all("visitor-4c1b-private" not in json.dumps(line) for line in log_lines())
+        assert any("/boom/<secret>" in line["message"] for line in errors)
+    finally:
+        app.extensions["db_engine"].dispose()
+
+
 @pytest.fixture
 def behind_proxy(tmp_path, fake_api):
     app = create_app(make_settings(tmp_path, fake_api.url, trusted_proxies=1))

@@ -11,6 +11,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from dashboard.extensions import db
+from dashboard.integrations.agents import zendesk_user_key
 from dashboard.models import Agent, Integration
 
 SUBDOMAIN = "acme"
@@ -100,8 +101,12 @@ def add_integration(app, slug: str = SLUG, **changes) -> int:
         return integration.id
 
 
-def link_agent(app, agent_id: int, zendesk_user_id: str | None = ZENDESK_USER_ID, *, active: bool = True) -> None:
+def link_agent(
+    app, agent_id: int, zendesk_user_id: str | None = ZENDESK_USER_ID, *, active: bool = True, account: str = SUBDOMAIN
+) -> None:
+    """Link the agent to a Zendesk user of ``account`` (stored as account/ID)."""
     with app.app_context():
         agent = db.session.get(Agent, agent_id)
-        agent.zendesk_user_id, agent.active = zendesk_user_id, active
+        agent.zendesk_user_id = zendesk_user_key(account, zendesk_user_id) if zendesk_user_id else None
+        agent.active = active
         db.session.commit()
