@@ -12,6 +12,7 @@ from sqlalchemy.engine import make_url
 
 from dashboard.demo import FakeApiServer
 from tests.support.serving import (
+    NO_DRAIN,
     create_agent,
     dashboard_command,
     dashboard_env,
@@ -58,7 +59,7 @@ def test_two_instances_started_at_once_on_an_empty_database_both_come_up(tmp_pat
         database_url = fresh_postgres_database(postgres_server_url, name)
         envs = [instance(tmp_path / str(attempt), side, fake_api.url, database_url, REDIS_URL=redis_server_url) for side in "ab"]
         ports = [closed_port(), closed_port()]
-        processes = [start_serving(env, port) for env, port in zip(envs, ports)]
+        processes = [start_serving(env, port, *NO_DRAIN) for env, port in zip(envs, ports)]
         try:
             for process, env, port in zip(processes, envs, ports):
                 try:
@@ -67,8 +68,7 @@ def test_two_instances_started_at_once_on_an_empty_database_both_come_up(tmp_pat
                     raise AssertionError(f"attempt {attempt + 1}: {serving_output(env, port)}") from None
             assert schema_revision(database_url) == NEWEST_REVISION
         finally:
-            for process in processes:
-                stop(process)
+            stop(*processes)
             drop_postgres_database(postgres_server_url, name)
 
 
@@ -117,19 +117,17 @@ def test_instances_with_different_environments_keep_their_own_sites(tmp_path, em
         second_env = instance(tmp_path, "second", second_api.url, empty_database, REDIS_URL=redis_server_url)
         create_agent(first_env)
         first_port, second_port = closed_port(), closed_port()
-        first = start_serving(first_env, first_port)
+        first = start_serving(first_env, first_port, *NO_DRAIN)
         second = None
         try:
             wait_until_serving(first, f"http://127.0.0.1:{first_port}")
-            second = start_serving(second_env, second_port)
+            second = start_serving(second_env, second_port, *NO_DRAIN)
             wait_until_serving(second, f"http://127.0.0.1:{second_port}")
             for port, visitor in ((first_port, "visitor_123"), (second_port, "visitor_456")):
                 page = logged_in_session(f"http://127.0.0.1:{port}").get(f"http://127.0.0.1:{port}/visitors/{visitor}", timeout=10)
                 assert page.status_code == 200 and visitor in page.text
         finally:
-            for process in (first, second):
-                if process is not None:
-                    stop(process)
+            stop(*(process for process in (first, second) if process is not None))
         assert dict(first_api.stats.calls_by_visitor) == {"visitor_123": 1}
         assert dict(second_api.stats.calls_by_visitor) == {"visitor_456": 1}
 
@@ -150,7 +148,7 @@ def test_instances_on_one_host_each_have_their_own_control_socket(tmp_path, fake
     over the first's. Each instance's is in its own instance folder."""
     envs = [instance(tmp_path, side, fake_api.url, f"sqlite:///{tmp_path / 'shared.sqlite3'}") for side in "ab"]
     ports = [closed_port(), closed_port()]
-    processes = [start_serving(env, port) for env, port in zip(envs, ports)]
+    processes = [start_serving(env, port, *NO_DRAIN) for env, port in zip(envs, ports)]
     try:
         for process, port in zip(processes, ports):
             wait_until_serving(process, f"http://127.0.0.1:{port}")
@@ -158,5 +156,4 @@ def test_instances_on_one_host_each_have_their_own_control_socket(tmp_path, fake
             control = Path(env["DASHBOARD_INSTANCE_PATH"]) / f"gunicorn-{port}.ctl"
             assert control.is_socket(), serving_output(env, port)
     finally:
-        for process in processes:
-            stop(process)
+        stop(*processes)

@@ -78,13 +78,21 @@ def wait_until_serving(process: subprocess.Popen, url: str, timeout: float = 30,
     assert process.poll() is None, f"{name} at {url} exited at start-up"
 
 
-def stop(process: subprocess.Popen) -> None:
-    process.terminate()
-    try:
-        process.wait(timeout=15)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait()
+# `dashboard serve` drains for 5 s on SIGTERM (/readyz 503 while a balancer moves away);
+# a test's instance has no balancer in front of it.
+NO_DRAIN = ("--drain-seconds", "0")
+
+
+def stop(*processes: subprocess.Popen) -> None:
+    """Stop the processes: all are asked at once, then each is waited for."""
+    for process in processes:
+        process.terminate()
+    for process in processes:
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
 
 
 @contextmanager
@@ -94,7 +102,7 @@ def served_dashboard(
     *,
     agent: bool = True,
     workers: int = 1,
-    serve_args: Sequence[str] = ("--drain-seconds", "0"),
+    serve_args: Sequence[str] = NO_DRAIN,
     process_out: list | None = None,
     **env_extra: str,
 ) -> Iterator[str]:
