@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import re
+from contextlib import contextmanager
 
 import pytest
 from axe_playwright_python.sync_playwright import Axe
@@ -15,16 +16,32 @@ from tests.e2e.conftest import log_in, open_view
 SLOW_SECONDS = 3.0
 
 
-@pytest.fixture
-def slow_server(tmp_path):
-    """A dashboard that waits long enough for a stand-in whose fail-slow takes 3 s."""
-    with FakeApiServer(slow_seconds=SLOW_SECONDS, latency=0.2) as api:
+@contextmanager
+def dashboard_before(tmp_path, latency: float):
+    """A dashboard that waits long enough for a stand-in whose fail-slow takes 3 s and
+    whose every answer takes ``latency`` seconds."""
+    with FakeApiServer(slow_seconds=SLOW_SECONDS, latency=latency) as api:
         app = create_app(make_settings(tmp_path, api.url, upstream_deadline=10.0, upstream_read_timeout=8.0))
         add_agent(app)
         with LiveServer(app) as server:
             server.api = api
             yield server
         app.extensions["db_engine"].dispose()
+
+
+@pytest.fixture
+def slow_server(tmp_path):
+    with dashboard_before(tmp_path, latency=0.2) as server:
+        yield server
+
+
+@pytest.fixture
+def slower_server(tmp_path):
+    """Each answer takes 0.8 s, so a look-up retried twice shows its retries for over a
+    second: longer than the indicator's half-second poll can miss, however late the page
+    starts polling."""
+    with dashboard_before(tmp_path, latency=0.8) as server:
+        yield server
 
 
 def assert_accessible(page: Page, where: str) -> None:
@@ -70,17 +87,17 @@ def test_a_cached_visitor_comes_in_one_response(page: Page, slow_server):
     expect(page.get_by_role("region", name="Sessions")).to_be_visible()
 
 
-def test_the_indicator_shows_retries_and_an_error_state_keeps_its_status(page: Page, slow_server):
-    log_in(page, slow_server.url)
-    page.goto(slow_server.url + "/visitors/fail-flaky-2", wait_until="commit")
+def test_the_indicator_shows_retries_and_an_error_state_keeps_its_status(page: Page, slower_server):
+    log_in(page, slower_server.url)
+    page.goto(slower_server.url + "/visitors/fail-flaky-2", wait_until="commit")
     expect(asking(page)).to_contain_text(re.compile(r"Retrying \(attempt [23]\)"), timeout=5000)
     expect(page.get_by_text(re.compile(r"PostMetric answered after 3 attempts"))).to_be_visible(timeout=10000)
 
     with page.expect_response(lambda r: "fail-500" in r.url and r.request.headers.get("hx-request") == "true") as answer:
-        page.goto(slow_server.url + "/visitors/fail-500")
+        page.goto(slower_server.url + "/visitors/fail-500")
     # The view's own answer carries the status the one-response page has (not the 200 of
     # the page that painted first).
-    assert answer.value.status == page.request.get(slow_server.url + "/visitors/fail-500").status >= 500
+    assert answer.value.status == page.request.get(slower_server.url + "/visitors/fail-500").status >= 500
     expect(page.get_by_role("alert")).to_contain_text("PostMetric had an internal error")
     expect(page.get_by_role("link", name="Try again")).to_be_visible()
     assert_accessible(page, "error state")
